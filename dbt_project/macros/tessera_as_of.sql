@@ -1,0 +1,23 @@
+{#-
+  The "now" of a run. Reads TESSERA_AS_OF (ISO date or timestamp, e.g. 2026-11-20 or
+  2026-11-20T14:03:11Z); when unset, the warehouse's current timestamp. Always returns a
+  UTC timestamp without time zone, the type every staged timestamp has.
+-#}
+{% macro tessera_as_of() -%}
+    {%- set raw_value = env_var('TESSERA_AS_OF', '') | trim -%}
+    {%- if raw_value == '' -%}
+        cast({{ dbt.current_timestamp() }} as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        {%- set value = raw_value.replace('Z', '+00:00').replace('z', '+00:00') -%}
+        {%- set parsed = modules.datetime.datetime.fromisoformat(value) -%}
+        {%- if parsed.tzinfo is not none -%}
+            {%- set parsed = parsed.astimezone(modules.datetime.timezone.utc).replace(tzinfo=none) -%}
+        {%- endif -%}
+        cast('{{ parsed.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The as-of date (UTC). -#}
+{% macro tessera_as_of_date() -%}
+    cast({{ tessera_as_of() }} as date)
+{%- endmacro %}

@@ -1,0 +1,28 @@
+-- Input of the push sync (config/syncs/push_decisions.yml).
+with deliverable as (
+
+    select * from {{ ref('int_decisions_deliverable') }}
+
+),
+
+final as (
+
+    select
+        decision_key,
+        profile_id,
+        push_token,
+        offer_id,
+        offer_name,
+        title,
+        message,
+        arm,
+        reason_code,
+        model_version,
+        decision_id
+    from deliverable
+    where channel = 'push'
+      and push_token is not null
+
+)
+
+select * from final

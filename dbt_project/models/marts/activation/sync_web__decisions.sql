@@ -1,0 +1,27 @@
+-- Input of the web personalization sync (config/syncs/web_decisions.yml): what the website shows
+-- each known visitor's profile.
+with deliverable as (
+
+    select * from {{ ref('int_decisions_deliverable') }}
+
+),
+
+final as (
+
+    select
+        decision_key,
+        profile_id,
+        offer_id,
+        offer_name,
+        headline,
+        message,
+        arm,
+        reason_code,
+        model_version,
+        decision_id
+    from deliverable
+    where channel = 'web'
+
+)
+
+select * from final

@@ -1,0 +1,104 @@
+"""Run identity resolution against the warehouse's identifier tables.
+
+Reads ``intermediate.int_identity__records`` and ``intermediate.int_identifiers_unioned`` (built by
+dbt), and writes the ``identity`` schema:
+
+- ``record_profiles``: record_id, profile_id, source, resolved_at (replaced each run)
+- ``profile_history``: run_id, changed_at, profile_id, change_type, related_profile_id, record_count
+- ``quarantined_identifiers``: id_type, id_value, record_count, reason (replaced each run)
+- ``resolution_runs``: one row of statistics per run
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from tessera import paths
+from tessera.identity.deterministic import IdentityConfig, load_identity_config, resolve_components
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def run_identity_resolution(
+    warehouse: Path | None = None, config: IdentityConfig | None = None
+) -> dict:
+    """Resolve identities in the warehouse and return the run's statistics."""
+    config = config or load_identity_config()
+    run_id = uuid.uuid4().hex
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con = duckdb.connect(str(warehouse or paths.warehouse_path()))
+    try:
+        for schema, table in (("intermediate", "int_identity__records"), ("intermediate", "int_identifiers_unioned")):
+            if not _table_exists(con, schema, table):
+                raise RuntimeError(f"{schema}.{table} does not exist: build the dbt identity models first")
+        records = con.execute(
+            "select record_id, source from intermediate.int_identity__records order by record_id"
+        ).df()
+        identifiers = con.execute(
+            "select record_id, id_type, id_value from intermediate.int_identifiers_unioned"
+        ).df()
+        previous = (
+            con.execute("select record_id, profile_id from identity.record_profiles").df()
+            if _table_exists(con, "identity", "record_profiles")
+            else None
+        )
+        result = resolve_components(records, identifiers, previous, config)
+
+        assignments = result.assignments.assign(resolved_at=now)
+        history = result.history.assign(run_id=run_id, changed_at=now)
+        hubs = result.hubs
+        stats = dict(result.stats, run_id=run_id, resolved_at=now.isoformat())
+
+        con.execute("create schema if not exists identity")
+        con.execute("begin transaction")
+        con.register("assignments_df", assignments)
+        con.execute(
+            "create or replace table identity.record_profiles as "
+            "select record_id::varchar as record_id, profile_id::varchar as profile_id, "
+            "source::varchar as source, resolved_at::timestamp as resolved_at from assignments_df"
+        )
+        con.execute(
+            "create table if not exists identity.profile_history (run_id varchar, changed_at timestamp, "
+            "profile_id varchar, change_type varchar, related_profile_id varchar, record_count bigint)"
+        )
+        if len(history):
+            con.register("history_df", history)
+            con.execute(
+                "insert into identity.profile_history select run_id, changed_at, profile_id, change_type, "
+                "related_profile_id, record_count from history_df"
+            )
+        con.register("hubs_df", hubs if len(hubs) else pd.DataFrame(
+            {"id_type": pd.Series(dtype=str), "id_value": pd.Series(dtype=str),
+             "record_count": pd.Series(dtype="int64"), "reason": pd.Series(dtype=str)}))
+        con.execute(
+            "create or replace table identity.quarantined_identifiers as select id_type::varchar as id_type, "
+            "id_value::varchar as id_value, record_count::bigint as record_count, reason::varchar as reason "
+            "from hubs_df"
+        )
+        con.execute(
+            "create table if not exists identity.resolution_runs (run_id varchar, resolved_at timestamp, "
+            "records_in bigint, profiles_out bigint, merges bigint, splits bigint, hub_values_quarantined bigint, "
+            "stats_json varchar)"
+        )
+        con.execute(
+            "insert into identity.resolution_runs values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, now, stats["records_in"], stats["profiles_out"], stats["merges"], stats["splits"],
+             stats["hub_values_quarantined"], json.dumps(stats, default=str)],
+        )
+        con.execute("commit")
+    finally:
+        con.close()
+    return stats
