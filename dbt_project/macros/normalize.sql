@@ -102,3 +102,20 @@
         cast(try_strptime(cast({{ expr }} as varchar), '%Y/%m/%d') as date)
     )
 {%- endmacro %}
+
+{#- A 64-bit floating point type name (dbt.type_float() is 32-bit REAL on DuckDB). -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'tessera')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double
+{%- endmacro %}
+
+{% macro bigquery__type_double() -%}
+    float64
+{%- endmacro %}
+
+{% macro postgres__type_double() -%}
+    double precision
+{%- endmacro %}

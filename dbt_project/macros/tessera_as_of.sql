@@ -11,7 +11,7 @@
         {%- set value = raw_value.replace('Z', '+00:00').replace('z', '+00:00') -%}
         {%- set parsed = modules.datetime.datetime.fromisoformat(value) -%}
         {%- if parsed.tzinfo is not none -%}
-            {%- set parsed = parsed.astimezone(modules.datetime.timezone.utc).replace(tzinfo=none) -%}
+            {%- set parsed = parsed.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
         {%- endif -%}
         cast('{{ parsed.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }})
     {%- endif -%}

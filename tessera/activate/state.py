@@ -63,7 +63,7 @@ DDL = [
         sync_name VARCHAR NOT NULL,
         record_key VARCHAR,
         error VARCHAR NOT NULL,
-        at TIMESTAMPTZ NOT NULL
+        "at" TIMESTAMPTZ NOT NULL
     )""",
 ]
 
@@ -175,7 +175,7 @@ def last_runs(conn: duckdb.DuckDBPyConnection, sync_name: str, limit: int = 5) -
 def run_errors(conn: duckdb.DuckDBPyConnection, run_id: str, limit: int = 20) -> list[dict[str, Any]]:
     return _dicts(
         conn.execute(
-            f"SELECT record_key, error, at FROM {ERRORS} WHERE run_id = ? ORDER BY at, record_key LIMIT ?",
+            f'SELECT record_key, error, "at" FROM {ERRORS} WHERE run_id = ? ORDER BY "at", record_key LIMIT ?',
             [run_id, limit],
         )
     )

@@ -19,26 +19,26 @@ import os
 # Must be set before great_expectations is imported anywhere in this process.
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
-import math  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Mapping  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from functools import lru_cache  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import math
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
 
-import duckdb  # noqa: E402
-import great_expectations as gx  # noqa: E402
-import pandas as pd  # noqa: E402
-from great_expectations.core import ExpectationSuite  # noqa: E402
-from great_expectations.data_context.types.base import (  # noqa: E402
+import duckdb
+import great_expectations as gx
+import pandas as pd
+from great_expectations.core import ExpectationSuite
+from great_expectations.data_context.types.base import (
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
 
-from tessera import paths  # noqa: E402
+from tessera import paths
 
 #: meta key in a suite's JSON naming the warehouse table it checks ("schema.table").
 TABLE_META_KEY = "tessera_table"
@@ -132,7 +132,7 @@ class SuiteResult:
 # --------------------------------------------------------------------------- contexts
 
 
-@lru_cache(maxsize=None)
+@cache
 def _file_context(root: str):
     """One file-backed context per project folder per process (creation is the slow part)."""
     context = gx.get_context(mode="file", project_root_dir=root)

@@ -181,7 +181,10 @@ def test_suites_are_editable_json(tmp_path):
     suite_file = project / "gx" / "expectations" / "fct_decisions.json"
     suite = json.loads(suite_file.read_text())
     suite["expectations"].append(
-        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "model_version", "value_set": ["4"]}}
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "model_version", "value_set": ["4"]},
+        }
     )
     suite_file.write_text(json.dumps(suite))
     result = q.validate_dataframe(decisions_frame(), "fct_decisions", expectations_dir=project)

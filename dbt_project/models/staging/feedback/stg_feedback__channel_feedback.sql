@@ -18,7 +18,7 @@ renamed as (
         {{ tessera.normalize_email('email') }}                as email,
         lower(trim(event_type))                               as event_type,
         {{ tessera.safe_timestamp('occurred_at') }}           as occurred_at,
-        cast(revenue as {{ dbt.type_float() }})               as revenue
+        cast(revenue as {{ tessera.type_double() }})               as revenue
 
     from source
     where feedback_id is not null

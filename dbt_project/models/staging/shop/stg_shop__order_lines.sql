@@ -13,9 +13,9 @@ renamed as (
         cast(order_id as {{ dbt.type_string() }})             as order_id,
         cast(product_id as {{ dbt.type_string() }})           as product_id,
         cast(quantity as {{ dbt.type_int() }})                as quantity,
-        cast(unit_price as {{ dbt.type_float() }})            as unit_price,
-        cast(quantity as {{ dbt.type_float() }})
-            * cast(unit_price as {{ dbt.type_float() }})      as line_amount,
+        cast(unit_price as {{ tessera.type_double() }})            as unit_price,
+        cast(quantity as {{ tessera.type_double() }})
+            * cast(unit_price as {{ tessera.type_double() }})      as line_amount,
         {{ tessera.safe_timestamp('updated_at') }}            as updated_at
 
     from source

@@ -14,7 +14,7 @@ renamed as (
         {{ tessera.safe_timestamp('ordered_at') }}            as ordered_at,
         lower(trim(status))                                   as status,
         upper(trim(currency))                                 as currency,
-        cast(total_amount as {{ dbt.type_float() }})          as amount,
+        cast(total_amount as {{ tessera.type_double() }})          as amount,
         lower(trim(channel))                                  as channel,
         {{ tessera.safe_timestamp('updated_at') }}            as updated_at
 

@@ -12,7 +12,7 @@ renamed as (
         cast(product_id as {{ dbt.type_string() }})           as product_id,
         {{ tessera.nullif_blank('name') }}                    as product_name,
         lower(trim(category))                                 as category,
-        cast(price as {{ dbt.type_float() }})                 as price,
+        cast(price as {{ tessera.type_double() }})                 as price,
         {{ tessera.safe_timestamp('updated_at') }}            as updated_at
 
     from source

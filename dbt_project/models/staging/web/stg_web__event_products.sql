@@ -14,7 +14,7 @@ renamed as (
         cast(_dlt_list_idx as {{ dbt.type_int() }})           as product_index,
         {{ tessera.nullif_blank('product_id') }}              as product_id,
         lower(trim(category))                                 as category,
-        cast(price as {{ dbt.type_float() }})                 as price,
+        cast(price as {{ tessera.type_double() }})                 as price,
         cast(quantity as {{ dbt.type_int() }})                as quantity
 
     from source

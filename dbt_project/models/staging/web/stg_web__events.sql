@@ -45,10 +45,10 @@ renamed as (
         {{ tessera.nullif_blank('properties__product_id') }}         as product_id,
         {{ tessera.nullif_blank('properties__name') }}               as product_name,
         lower(trim(properties__category))                            as category,
-        cast(properties__price as {{ dbt.type_float() }})            as price,
+        cast(properties__price as {{ tessera.type_double() }})            as price,
         cast(properties__quantity as {{ dbt.type_int() }})           as quantity,
         {{ tessera.nullif_blank('properties__order_id') }}           as order_id,
-        cast(properties__revenue as {{ dbt.type_float() }})          as revenue,
+        cast(properties__revenue as {{ tessera.type_double() }})          as revenue,
         upper(trim(properties__currency))                            as currency,
         _source_file                                                 as source_file,
         _dlt_load_id                                                 as dlt_load_id

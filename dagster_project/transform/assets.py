@@ -1,0 +1,112 @@
+"""dbt models as Dagster assets, in four passes around the Python assets.
+
+dbt runs in separate invocations because Python assets sit between its layers:
+
+    pass 1  staging + identity inputs  ─▶ identity resolution (Python)
+    pass 2  profiles, segments, analytics, ML features  ─▶ propensity model + scores (Python)
+    pass 3  config seeds, decisions, sync models  ─▶ reverse-ETL syncs (Python)
+    pass 4  measurement marts
+"""
+
+from __future__ import annotations
+
+from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
+
+from dagster_project.transform.project import dbt_project
+from dagster_project.transform.translator import TesseraDbtTranslator
+from tessera.identity import run_identity_resolution
+
+TRANSLATOR = TesseraDbtTranslator()
+
+PASS_1 = "path:models/staging path:models/intermediate/identity"
+PASS_2 = (
+    "path:models/intermediate/profiles path:models/marts/profiles path:models/marts/segments "
+    "path:snapshots path:models/marts/analytics path:models/marts/ml"
+)
+PASS_3 = "path:seeds path:models/intermediate/decisions path:models/marts/decisions path:models/marts/activation"
+PASS_4 = "path:models/marts/measurement"
+
+
+def _build(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=PASS_1,
+    dagster_dbt_translator=TRANSLATOR,
+    name="dbt_staging_and_identity_inputs",
+)
+def dbt_staging_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from _build(context, dbt)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=PASS_2,
+    dagster_dbt_translator=TRANSLATOR,
+    name="dbt_profiles_segments_analytics",
+)
+def dbt_marts_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from _build(context, dbt)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=PASS_3,
+    dagster_dbt_translator=TRANSLATOR,
+    name="dbt_decisions_and_sync_models",
+)
+def dbt_decisions_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from _build(context, dbt)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=PASS_4,
+    dagster_dbt_translator=TRANSLATOR,
+    name="dbt_measurement",
+)
+def dbt_measurement_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    yield from _build(context, dbt)
+
+
+def _model_key(name: str):
+    return get_asset_key_for_model([dbt_staging_assets], name)
+
+
+@asset(
+    key=["identity", "record_profiles"],
+    group_name="profiles",
+    kinds={"python", "duckdb"},
+    deps=[_model_key("int_identity__records"), _model_key("int_identifiers_unioned")],
+    description=(
+        "Identity resolution: joins source records that share a trusted identifier into one "
+        "profile, with stable profile ids, hub quarantine and merge/split history "
+        "(identity.record_profiles, identity.profile_history, identity.quarantined_identifiers)."
+    ),
+)
+def identity_record_profiles(context: AssetExecutionContext):
+    stats = run_identity_resolution()
+    context.add_output_metadata(
+        {
+            "records_in": stats["records_in"],
+            "profiles_out": stats["profiles_out"],
+            "profiles_created": stats["profiles_created"],
+            "merges": stats["merges"],
+            "splits": stats["splits"],
+            "multi_record_profiles": stats["multi_record_profiles"],
+            "hub_values_quarantined": stats["hub_values_quarantined"],
+            "largest_clusters": MetadataValue.json(stats["largest_clusters"]),
+            "run_id": stats["run_id"],
+        }
+    )
+
+
+dbt_assets_all = [dbt_staging_assets, dbt_marts_assets, dbt_decisions_assets, dbt_measurement_assets]
+transform_assets = [*dbt_assets_all, identity_record_profiles]

@@ -1,0 +1,38 @@
+"""The dbt project as Dagster sees it, and the one place that prepares its manifest."""
+
+from __future__ import annotations
+
+import os
+
+from dagster_dbt import DbtProject
+
+from tessera import paths
+
+# dbt and our Python assets must agree on the warehouse file, whatever TESSERA_DATA_DIR says.
+os.environ.setdefault("TESSERA_WAREHOUSE", str(paths.warehouse_path()))
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+dbt_project = DbtProject(
+    project_dir=paths.DBT_PROJECT_DIR,
+    profiles_dir=paths.DBT_PROJECT_DIR,
+    target=os.environ.get("TESSERA_DBT_TARGET", "duckdb"),
+)
+
+
+def prepare_project() -> None:
+    """Compile the YAML configuration into dbt files, then parse dbt into a manifest.
+
+    Run by `make manifest`, `tessera compile --parse`, the demo and the tests; and by
+    `dagster dev` through prepare_if_dev(). Never at import time in production.
+    """
+    from tessera.compile import compile_all
+
+    compile_all()
+    dbt_project.preparer.prepare(dbt_project)
+
+
+if os.environ.get("DAGSTER_IS_DEV_CLI"):
+    from tessera.compile import compile_all
+
+    compile_all()
+    dbt_project.prepare_if_dev()

@@ -1,0 +1,548 @@
+"""The reverse-ETL sync engine: diff a warehouse model against what was delivered, send the difference.
+
+One run of one sync:
+
+1. open one DuckDB connection (closed before returning);
+2. check the model, its key, mapping and consent columns exist;
+3. in SQL, hash every model row (md5 of ``to_json`` of the mapped fields) and anti-join against
+   ``tessera_sync.sync_state`` to plan added / changed rows (and, in mirror mode, deletes of keys
+   Tessera delivered that are gone from the model or lost consent); rows with a NULL or duplicated
+   key are not sent and are logged as errors;
+4. send the plan in batches of ``batch_size``; after each batch commit, in one transaction, the
+   acknowledged rows to ``sync_state`` and the rejected ones to ``sync_row_errors``. A crash loses
+   at most the in-flight batch, which the next run re-plans and re-sends with the same per-row
+   idempotency key ``sha256(sync_name, record_key, row_hash)``. After a batch-level failure
+   (retries exhausted, destination unreachable) the run stops sending and ends ``partial``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tessera import paths
+from tessera.activate import state
+from tessera.activate.config import (
+    FileOutboxDestination as FileOutboxConfig,
+)
+from tessera.activate.config import (
+    SyncConfig,
+    SyncConfigError,
+    WebhookDestination as WebhookConfig,
+    get_sync,
+    load_destinations,
+    load_syncs,
+)
+from tessera.activate.consent import check_consent_source, consent_join, qident
+from tessera.activate.destinations import (
+    BatchResult,
+    Destination,
+    DestinationNotConfigured,
+    RowOp,
+    build_destination,
+)
+
+log = logging.getLogger(__name__)
+
+PLAN = "_tessera_sync_plan"
+CANDIDATES = "_tessera_sync_candidates"
+DIFF = "_tessera_sync_diff"
+
+MODE_OP = {"insert": "insert", "update": "update", "upsert": "upsert", "mirror": "upsert"}
+
+
+class SyncError(RuntimeError):
+    """A sync cannot run as configured (missing model or column, unknown destination...)."""
+
+
+class SyncSourceMissing(SyncError):
+    pass
+
+
+@dataclass
+class SyncRunResult:
+    sync_name: str
+    run_id: str
+    status: str  # success | partial | failed | skipped | dry_run
+    destination: str
+    destination_type: str
+    mode: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_s: float = 0.0
+    dry_run: bool = False
+    full_resync: bool = False
+    rows_planned: int = 0
+    rows_added: int = 0
+    rows_changed: int = 0
+    rows_deleted: int = 0
+    rows_sent: int = 0
+    rows_acked: int = 0
+    rows_rejected: int = 0
+    rows_skipped_consent: int = 0
+    rows_invalid: int = 0
+    """Model rows with a NULL or duplicated key (logged in sync_row_errors, included in rows_rejected)."""
+    batches: int = 0
+    error: str | None = None
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def rows_unacked(self) -> int:
+        """Sent but neither acknowledged nor rejected (in a failed batch): re-sent next run."""
+        return self.rows_sent - self.rows_acked - (self.rows_rejected - self.rows_invalid)
+
+    @property
+    def rows_not_sent(self) -> int:
+        return self.rows_planned - self.rows_sent
+
+    def counters(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in state.RUN_COUNTERS}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rows_unacked"] = self.rows_unacked
+        data["rows_not_sent"] = self.rows_not_sent
+        return data
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _new_run_id(started_at: datetime) -> str:
+    return f"{started_at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def _model_ref(sync: SyncConfig) -> str:
+    return ".".join(qident(part) for part in sync.model.split("."))
+
+
+def _check_model(conn: duckdb.DuckDBPyConnection, sync: SyncConfig) -> list[str]:
+    parts = sync.model.split(".")
+    table, schema = parts[-1], (parts[-2] if len(parts) > 1 else "main")
+    query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
+    params: list[Any] = [schema, table]
+    if len(parts) == 3:
+        query += " AND table_catalog = ?"
+        params.append(parts[0])
+    row = conn.execute(query, params).fetchone()
+    if not row or not row[0]:
+        raise SyncSourceMissing(
+            f"sync {sync.name!r}: source model {sync.model} does not exist in the warehouse "
+            "(run the dbt models of the activation group first)"
+        )
+    cursor = conn.execute(f"SELECT * FROM {_model_ref(sync)} LIMIT 0")
+    columns = [d[0] for d in cursor.description]
+    needed = {
+        "primary_key": sync.primary_key,
+        "mapping": list((sync.mapping or {}).values()),
+        "consent.profile_column": [sync.consent.profile_column] if sync.consent else [],
+    }
+    for what, names in needed.items():
+        missing = [n for n in names if n not in columns]
+        if missing:
+            raise SyncError(
+                f"sync {sync.name!r}: {what} column(s) {missing} not in {sync.model} (columns: {columns})"
+            )
+    return columns
+
+
+def _key_expr(sync: SyncConfig) -> str:
+    cols = [f"m.{qident(c)}" for c in sync.primary_key]
+    if len(cols) == 1:
+        return f"CAST({cols[0]} AS VARCHAR)"
+    any_null = " OR ".join(f"{c} IS NULL" for c in cols)
+    listed = ", ".join(f"CAST({c} AS VARCHAR)" for c in cols)
+    return f"CASE WHEN {any_null} THEN NULL ELSE CAST(to_json([{listed}]) AS VARCHAR) END"
+
+
+def _payload_expr(mapping: dict[str, str]) -> str:
+    fields = ", ".join(f"{qident(dest)} := m.{qident(src)}" for dest, src in mapping.items())
+    return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
+
+
+def _plan(
+    conn: duckdb.DuckDBPyConnection, sync: SyncConfig, columns: list[str], full_resync: bool
+) -> list[tuple[str | None, str]]:
+    """Build the temp plan table; return (key, error) pairs for rows that cannot be sent."""
+    mapping = sync.mapping or {c: c for c in columns}
+    params: dict[str, Any] = {}
+    join, consent_ok = "", "true"
+    if sync.consent is not None:
+        check_consent_source(conn)
+        join, consent_ok, params = consent_join(sync.consent, "m", paths.as_of())
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS
+        WITH src AS (
+            SELECT {_key_expr(sync)} AS record_key, {_payload_expr(mapping)} AS payload_json,
+                   {consent_ok} AS consent_ok
+            FROM {_model_ref(sync)} AS m {join}
+        )
+        SELECT record_key, payload_json, md5(payload_json) AS row_hash, consent_ok,
+               count(*) OVER (PARTITION BY record_key) AS n_rows
+        FROM src""",
+        params or None,
+    )
+    only_added = sync.mode == "insert" and not full_resync
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {DIFF} AS
+        WITH st AS (
+            SELECT record_key, row_hash, op FROM {state.STATE} WHERE sync_name = $sync
+        ),
+        valid AS (
+            SELECT * FROM {CANDIDATES} WHERE record_key IS NOT NULL AND n_rows = 1
+        ),
+        upserts AS (
+            SELECT v.record_key, v.payload_json, v.row_hash, v.consent_ok, st.row_hash AS prev_hash,
+                   CASE WHEN st.record_key IS NULL OR st.op = 'delete' THEN 'added'
+                        WHEN $full_resync OR st.row_hash IS DISTINCT FROM v.row_hash THEN 'changed'
+                   END AS change
+            FROM valid AS v LEFT JOIN st USING (record_key)
+        ),
+        present AS (
+            SELECT DISTINCT record_key FROM {CANDIDATES} WHERE record_key IS NOT NULL AND consent_ok
+        ),
+        deletes AS (
+            SELECT st.record_key, NULL::VARCHAR AS payload_json, NULL::VARCHAR AS row_hash,
+                   true AS consent_ok, st.row_hash AS prev_hash, 'deleted' AS change
+            FROM st LEFT JOIN present AS p USING (record_key)
+            WHERE $mirror AND st.op <> 'delete' AND p.record_key IS NULL
+        )
+        SELECT * FROM upserts
+        WHERE change = 'added' OR (change = 'changed' AND NOT $only_added)
+        UNION ALL
+        SELECT * FROM deletes""",
+        {"sync": sync.name, "full_resync": full_resync, "mirror": sync.mode == "mirror", "only_added": only_added},
+    )
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {PLAN} AS
+        SELECT row_number() OVER (ORDER BY change = 'deleted', record_key) AS seq,
+               record_key, change,
+               CASE WHEN change = 'deleted' THEN 'delete' ELSE $op END AS op,
+               row_hash, payload_json,
+               substr(sha256($sync || chr(31) || record_key || chr(31) ||
+                      coalesce(row_hash, 'delete:' || coalesce(prev_hash, ''))), 1, 32) AS idempotency_key
+        FROM {DIFF} WHERE consent_ok""",
+        {"sync": sync.name, "op": MODE_OP[sync.mode]},
+    )
+    errors: list[tuple[str | None, str]] = []
+    row = conn.execute(f"SELECT count(*) FROM {CANDIDATES} WHERE record_key IS NULL").fetchone()
+    if row and row[0]:
+        errors.append((None, f"{row[0]} model row(s) with a NULL primary key {sync.primary_key} were not sent"))
+    for key, n in conn.execute(
+        f"SELECT record_key, any_value(n_rows) FROM {CANDIDATES} WHERE record_key IS NOT NULL AND n_rows > 1 "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall():
+        errors.append((key, f"primary key is not unique in {sync.model} ({n} rows); not sent"))
+    return errors
+
+
+def _count_plan(conn: duckdb.DuckDBPyConnection, result: SyncRunResult, invalid_rows: int) -> None:
+    row = conn.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE change = 'added'), count(*) FILTER (WHERE change = 'changed'),
+                   count(*) FILTER (WHERE change = 'deleted') FROM {PLAN}"""
+    ).fetchone()
+    assert row is not None
+    result.rows_planned, result.rows_added, result.rows_changed, result.rows_deleted = map(int, row)
+    skipped = conn.execute(f"SELECT count(*) FROM {DIFF} WHERE NOT consent_ok").fetchone()
+    result.rows_skipped_consent = int(skipped[0]) if skipped else 0
+    result.rows_invalid = invalid_rows
+    result.rows_rejected = invalid_rows
+
+
+def _invalid_row_count(conn: duckdb.DuckDBPyConnection) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {CANDIDATES} WHERE record_key IS NULL OR n_rows > 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _samples(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, list[dict[str, Any]]]:
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for change in ("added", "changed", "deleted"):
+        rows = conn.execute(
+            f"SELECT record_key, op, idempotency_key, payload_json FROM {PLAN} WHERE change = ? ORDER BY seq LIMIT ?",
+            [change, limit],
+        ).fetchall()
+        samples[change] = [
+            {"key": k, "op": op, "idempotency_key": ik, "fields": json.loads(p) if p else {}} for k, op, ik, p in rows
+        ]
+    samples["skipped_consent"] = [
+        {"key": k}
+        for (k,) in conn.execute(
+            f"SELECT record_key FROM {DIFF} WHERE NOT consent_ok ORDER BY record_key LIMIT ?", [limit]
+        ).fetchall()
+    ]
+    return samples
+
+
+def _resolve(
+    name_or_config: str | SyncConfig, config_dir: str | Path | None
+) -> tuple[SyncConfig, FileOutboxConfig | WebhookConfig | None]:
+    sync = name_or_config if isinstance(name_or_config, SyncConfig) else get_sync(name_or_config, config_dir)
+    destinations = load_destinations(config_dir)
+    return sync, destinations.get(sync.destination)
+
+
+# -- the public API -----------------------------------------------------------------------------------
+
+
+def run_sync(
+    name_or_config: str | SyncConfig,
+    warehouse_path: str | Path | None = None,
+    dry_run: bool = False,
+    full_resync: bool = False,
+    *,
+    config_dir: str | Path | None = None,
+    destination: Destination | None = None,
+    sample_size: int = 10,
+) -> SyncRunResult:
+    """Run one sync (by name from ``config_dir`` or as a ``SyncConfig``) against the warehouse.
+
+    ``dry_run`` plans only: counts and up to ``sample_size`` sample rows per change type, nothing
+    sent or written. ``full_resync`` re-sends every model row regardless of state. ``destination``
+    overrides the configured destination (tests, custom targets); the caller then owns closing it.
+    Raises ``SyncError``/``SyncConfigError`` for configuration problems (after logging a failed run
+    when the warehouse is reachable); delivery problems are reported in the result's status.
+    """
+    sync, dest_config = _resolve(name_or_config, config_dir)
+    if destination is None and dest_config is None:
+        raise SyncConfigError(f"sync {sync.name!r}: destination {sync.destination!r} is not defined")
+    dest_type = destination.type if destination is not None else dest_config.type  # type: ignore[union-attr]
+    started_at = state.utcnow()
+    t0 = time.monotonic()
+    result = SyncRunResult(
+        sync_name=sync.name,
+        run_id=_new_run_id(started_at),
+        status="running",
+        destination=sync.destination,
+        destination_type=dest_type,
+        mode=sync.mode,
+        started_at=started_at,
+        dry_run=dry_run,
+        full_resync=full_resync,
+    )
+    wh = Path(warehouse_path) if warehouse_path is not None else paths.warehouse_path()
+    wh.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(wh))
+    owned: Destination | None = None
+    try:
+        state.ensure_tables(conn)
+        if not dry_run:
+            state.start_run(
+                conn,
+                run_id=result.run_id,
+                sync_name=sync.name,
+                started_at=started_at,
+                destination=sync.destination,
+                mode=sync.mode,
+                full_resync=full_resync,
+            )
+        try:
+            if not sync.enabled and not dry_run:
+                result.status, result.error = "skipped", f"sync {sync.name!r} is disabled"
+                return result
+            columns = _check_model(conn, sync)
+            invalid = _plan(conn, sync, columns, full_resync)
+            _count_plan(conn, result, _invalid_row_count(conn))
+            if dry_run:
+                result.status = "dry_run"
+                result.samples = _samples(conn, sample_size)
+                return result
+            if invalid:
+                state.record_errors(conn, result.run_id, sync.name, invalid)
+            state.update_run(conn, result.run_id, result.counters())
+            if result.rows_planned == 0:
+                result.status = "partial" if result.rows_invalid else "success"
+                result.error = f"{result.rows_invalid} model row(s) with a NULL or duplicate key" if invalid else None
+                return result
+            if destination is None:
+                try:
+                    owned = destination = build_destination(dest_config, rate_limit=sync.rate_limit)  # type: ignore[arg-type]
+                except DestinationNotConfigured as exc:
+                    result.status, result.error = "skipped", str(exc)
+                    log.warning("sync %s skipped: %s", sync.name, exc)
+                    return result
+            _send(conn, sync, destination, result)
+        except Exception as exc:
+            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            result.finished_at = state.utcnow()
+            result.duration_s = round(time.monotonic() - t0, 3)
+            if not dry_run:
+                state.update_run(
+                    conn,
+                    result.run_id,
+                    {
+                        **result.counters(),
+                        "status": result.status,
+                        "finished_at": result.finished_at,
+                        "duration_s": result.duration_s,
+                        "error": result.error,
+                    },
+                )
+    finally:
+        if owned is not None:
+            owned.close()
+        for table in (PLAN, DIFF, CANDIDATES):
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+            except duckdb.Error:
+                pass
+        conn.close()
+    return result
+
+
+def _send(conn: duckdb.DuckDBPyConnection, sync: SyncConfig, destination: Destination, result: SyncRunResult) -> None:
+    batch_errors: list[str] = []
+    for batch_no, seq_from in enumerate(range(0, result.rows_planned, sync.batch_size)):
+        seq_to = seq_from + sync.batch_size
+        rows = [
+            RowOp(op=op, key=key, idempotency_key=ik, fields=json.loads(payload) if payload else {})
+            for key, op, ik, payload in conn.execute(
+                f"SELECT record_key, op, idempotency_key, payload_json FROM {PLAN} "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq",
+                [seq_from, seq_to],
+            ).fetchall()
+        ]
+        batch_id = f"{result.run_id}-{batch_no:05d}"
+        try:
+            outcome = destination.send_batch(sync.name, batch_id, rows)
+        except Exception as exc:  # a destination bug must not mark anything as synced
+            log.exception("sync %s: destination raised on batch %s", sync.name, batch_id)
+            outcome = BatchResult.failed(f"{type(exc).__name__}: {exc}")
+        keys = {row.key for row in rows}
+        acked = sorted(outcome.acked_keys & keys)
+        rejected = {k: v for k, v in outcome.rejected.items() if k in keys and k not in outcome.acked_keys}
+        unacked = keys - set(acked) - rejected.keys()
+        errors: list[tuple[str | None, str]] = [(k, f"rejected: {v}") for k, v in sorted(rejected.items())]
+        if unacked:
+            reason = outcome.error or "destination did not acknowledge the row"
+            errors += [(k, f"not acknowledged (batch {batch_id}): {reason}") for k in sorted(unacked)]
+        result.batches += 1
+        result.rows_sent += len(rows)
+        result.rows_acked += len(acked)
+        result.rows_rejected += len(rejected)
+        state.commit_batch(
+            conn,
+            run_id=result.run_id,
+            sync_name=sync.name,
+            plan_table=PLAN,
+            seq_from=seq_from,
+            seq_to=seq_to,
+            acked_keys=acked,
+            errors=errors,
+            progress=result.counters(),
+        )
+        log.info(
+            "sync %s batch %s: %d sent, %d acked, %d rejected, %d unacked",
+            sync.name, batch_id, len(rows), len(acked), len(rejected), len(unacked),
+        )
+        if outcome.error:
+            batch_errors.append(f"batch {batch_id}: {outcome.error}")
+            break  # the destination is unhealthy: stop, the rest is re-planned next run
+    if result.rows_acked == result.rows_planned and not result.rows_invalid:
+        result.status = "success"
+    else:
+        result.status = "partial"
+        not_sent = result.rows_not_sent
+        parts = [*batch_errors]
+        if result.rows_rejected - result.rows_invalid:
+            parts.append(f"{result.rows_rejected - result.rows_invalid} row(s) rejected by the destination")
+        if result.rows_invalid:
+            parts.append(f"{result.rows_invalid} model row(s) with a NULL or duplicate key")
+        if not_sent:
+            parts.append(f"{not_sent} row(s) not sent after a failed batch")
+        result.error = "; ".join(parts) or None
+
+
+def sync_status(
+    name: str, warehouse_path: str | Path | None = None, *, config_dir: str | Path | None = None, runs: int = 5
+) -> dict[str, Any]:
+    """Configuration, state size, the last ``runs`` runs and the last run's row errors of one sync.
+
+    Does not create the warehouse if it does not exist yet.
+    """
+    sync = get_sync(name, config_dir)
+    status: dict[str, Any] = {
+        "name": sync.name,
+        "enabled": sync.enabled,
+        "model": sync.model,
+        "destination": sync.destination,
+        "mode": sync.mode,
+        "schedule": sync.schedule,
+        "consent": sync.consent.model_dump() if sync.consent else None,
+        "records_synced": 0,
+        "records_deleted": 0,
+        "last_acked_at": None,
+        "last_run": None,
+        "recent_runs": [],
+        "last_run_errors": [],
+    }
+    wh = Path(warehouse_path) if warehouse_path is not None else paths.warehouse_path()
+    if not wh.exists():
+        return status
+    conn = duckdb.connect(str(wh))
+    try:
+        if not state.tables_exist(conn):
+            return status
+        status.update(state.state_counts(conn, sync.name))
+        recent = state.last_runs(conn, sync.name, runs)
+        status["recent_runs"] = recent
+        if recent:
+            status["last_run"] = recent[0]
+            status["last_run_errors"] = state.run_errors(conn, recent[0]["run_id"])
+    finally:
+        conn.close()
+    return status
+
+
+def sync_list(config_dir: str | Path | None = None, warehouse_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """One summary row per configured sync (for ``tessera sync list``), with its last run's status."""
+    out = []
+    syncs = load_syncs(config_dir)
+    wh = Path(warehouse_path) if warehouse_path is not None else paths.warehouse_path()
+    last: dict[str, dict[str, Any]] = {}
+    if wh.exists() and syncs:
+        conn = duckdb.connect(str(wh))
+        try:
+            if state.tables_exist(conn):
+                for sync in syncs:
+                    runs = state.last_runs(conn, sync.name, 1)
+                    if runs:
+                        last[sync.name] = runs[0]
+        finally:
+            conn.close()
+    for sync in syncs:
+        run = last.get(sync.name) or {}
+        out.append(
+            {
+                "name": sync.name,
+                "enabled": sync.enabled,
+                "model": sync.model,
+                "destination": sync.destination,
+                "mode": sync.mode,
+                "schedule": sync.schedule,
+                "last_status": run.get("status"),
+                "last_started_at": run.get("started_at"),
+                "last_rows_acked": run.get("rows_acked"),
+            }
+        )
+    return out
+
+
+def reset_sync_state(name: str, warehouse_path: str | Path | None = None) -> int:
+    """Forget what was delivered for one sync; the next run sends every row as added. Returns rows removed."""
+    wh = Path(warehouse_path) if warehouse_path is not None else paths.warehouse_path()
+    conn = duckdb.connect(str(wh))
+    try:
+        state.ensure_tables(conn)
+        return state.reset_state(conn, name)
+    finally:
+        conn.close()

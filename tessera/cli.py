@@ -1,0 +1,214 @@
+"""The `tessera` command. See docs/cli.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import ExitStack
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tessera import paths
+from tessera.runner import quiet_environment
+
+quiet_environment()
+
+app = typer.Typer(help="Tessera: the warehouse-native customer data platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+demo_app = typer.Typer(help="The demo company: generate its data, run the whole graph on it.", no_args_is_help=True)
+sync_app = typer.Typer(help="Reverse-ETL syncs (config/syncs/*.yml).", no_args_is_help=True)
+segments_app = typer.Typer(help="Segments (config/segments/*.yml).", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+app.add_typer(sync_app, name="sync")
+app.add_typer(segments_app, name="segments")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    raise typer.Exit(code)
+
+
+@app.command("compile")
+def compile_cmd(
+    parse: Annotated[bool, typer.Option("--parse/--no-parse", help="Also parse dbt into a manifest.")] = False,
+) -> None:
+    """Validate config/ and compile segments and offers into dbt models and seeds."""
+    from tessera.compile import compile_all
+    from tessera.config import ConfigError
+
+    try:
+        result = compile_all()
+    except ConfigError as exc:
+        _fail(str(exc))
+    console.print(
+        f"compiled {len(result.segments)} segments and {len(result.offers)} offers "
+        f"(rules {result.rules_version}): {len(result.written)} files written, "
+        f"{len(result.unchanged)} unchanged, {len(result.removed)} removed"
+    )
+    if parse:
+        from dagster_project.transform.project import prepare_project
+
+        prepare_project()
+        console.print("dbt manifest ready")
+
+
+@app.command("run")
+def run_cmd(
+    job: Annotated[str, typer.Option(help="tessera_full_graph or tessera_ingest_and_activate")] = "tessera_full_graph",
+) -> None:
+    """Materialize the graph on your configured sources (config/sources.yml), then print a summary."""
+    result = _run_graph(job)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def _run_graph(job: str):
+    from tessera.config import ConfigError
+    from tessera.runner import run_graph
+    from tessera.summary import collect_summary, render_summary, where_next
+
+    try:
+        result = run_graph(job)
+    except ConfigError as exc:
+        _fail(str(exc))
+    render_summary(collect_summary(), console)
+    console.print(
+        f"\nDagster run {result.run_id}: {'[green]success' if result.success else '[red]failed'}[/] "
+        f"in {result.wall_seconds:.1f} s"
+    )
+    for line in result.errors:
+        err.print(f"[red]  {line}")
+    where_next(console)
+    return result
+
+
+@app.command("summary")
+def summary_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False) -> None:
+    """Print the summary of the last run from the warehouse."""
+    from tessera.summary import collect_summary, render_summary
+
+    if not paths.warehouse_path().exists():
+        _fail(f"no warehouse at {paths.warehouse_path()}; run `make demo` or `tessera run` first")
+    summary = collect_summary()
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        render_summary(summary, console)
+
+
+@demo_app.command("generate")
+def demo_generate(
+    customers: Annotated[int, typer.Option(min=1, help="Number of true persons.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 42,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: $TESSERA_DEMO_DIR).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Anchor date YYYY-MM-DD (default: today).")] = None,
+) -> None:
+    """Generate the demo company's messy multi-source data and its ground truth."""
+    from tessera.demo.generator import generate
+
+    anchor = None
+    if as_of:
+        try:
+            anchor = date.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"--as-of: expected a date like 2026-11-20, got {as_of!r}")
+    target = out or paths.demo_dir()
+    manifest = generate(customers=customers, seed=seed, out=target, as_of=anchor)
+    counts = manifest.get("counts") or manifest.get("row_counts") or {}
+    console.print(f"demo data for {customers:,} customers (seed {seed}) written to {target}")
+    for name, n in sorted(counts.items()):
+        console.print(f"  {name}: {n:,}" if isinstance(n, int) else f"  {name}: {n}")
+
+
+@demo_app.command("run")
+def demo_run(
+    customers: Annotated[int, typer.Option(min=1, help="Number of true persons.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    regenerate: Annotated[bool, typer.Option(help="Regenerate the data even if it exists.")] = False,
+) -> None:
+    """Generate the demo data (if needed), start the demo's local services, run the whole graph."""
+    from tessera.demo.services import demo_services, ensure_demo_data
+
+    manifest = ensure_demo_data(customers=customers, seed=seed, regenerate=regenerate, console=console)
+    os.environ.setdefault("TESSERA_AS_OF", str(manifest["as_of_timestamp"]))
+    console.print(f"as-of time of this run: {os.environ['TESSERA_AS_OF']}")
+    with ExitStack() as stack:
+        stack.enter_context(demo_services(console=console))
+        result = _run_graph("tessera_full_graph")
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@segments_app.command("list")
+def segments_list() -> None:
+    """List the segments with their current sizes."""
+    import duckdb
+
+    from tessera.config import load_segments
+
+    sizes: dict[str, int] = {}
+    if paths.warehouse_path().exists():
+        con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+        try:
+            sizes = dict(con.execute("select segment, count(*) from segments.segment_memberships group by 1").fetchall())
+        except duckdb.Error:
+            sizes = {}
+        finally:
+            con.close()
+    for seg in load_segments():
+        console.print(f"{seg.name:28} {sizes.get(seg.name, '-'):>8}  {seg.description}")
+
+
+@sync_app.command("list")
+def sync_list() -> None:
+    """List the configured syncs."""
+    from tessera.activate import load_syncs
+
+    for cfg in load_syncs():
+        console.print(
+            f"{cfg.name:24} {cfg.model:40} -> {cfg.destination:16} mode={cfg.mode} "
+            f"{'enabled' if cfg.enabled else 'disabled'}"
+        )
+
+
+@sync_app.command("run")
+def sync_run(
+    name: str,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")] = False,
+    full_resync: Annotated[bool, typer.Option("--full-resync", help="Resend every row.")] = False,
+) -> None:
+    """Run one sync now: send only the rows that changed since the last acknowledged state."""
+    from tessera.activate import run_sync
+
+    try:
+        result = run_sync(name, dry_run=dry_run, full_resync=full_resync)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        _fail(str(exc))
+    print(json.dumps(result.to_dict() if hasattr(result, "to_dict") else result.__dict__, indent=2, default=str))
+
+
+@sync_app.command("status")
+def sync_status_cmd(name: str) -> None:
+    """Show the last runs and the acknowledged state of one sync."""
+    from tessera.activate import sync_status
+
+    try:
+        print(json.dumps(sync_status(name), indent=2, default=str))
+    except (KeyError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="tessera")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Run the Dagster graph from Python: used by `tessera run`, `tessera demo run`, tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tessera import paths
+
+DAGSTER_YAML = """\
+# Written by Tessera. One run at a time: the default warehouse is a single-writer DuckDB file.
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+"""
+
+QUIET_ENV = {
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_ENABLE_TELEMETRY": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "GX_ANALYTICS_ENABLED": "false",
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+}
+
+
+def quiet_environment() -> None:
+    """Turn off every library's usage statistics before any of them is imported."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def ensure_dagster_home() -> Path:
+    home = paths.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@dataclass
+class GraphRun:
+    success: bool
+    run_id: str
+    wall_seconds: float
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    failed_steps: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def run_graph(job_name: str = "tessera_full_graph", *, prepare: bool = True, ephemeral: bool = False) -> GraphRun:
+    """Prepare the dbt project and execute a Dagster job in this process."""
+    quiet_environment()
+    paths.ensure_dirs()
+    os.environ.setdefault("TESSERA_WAREHOUSE", str(paths.warehouse_path()))
+    if prepare:
+        from dagster_project.transform.project import prepare_project
+
+        prepare_project()
+    from dagster import DagsterEventType, DagsterInstance
+
+    from dagster_project.definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    started = time.perf_counter()
+    if ephemeral:
+        instance = DagsterInstance.ephemeral()
+    else:
+        ensure_dagster_home()
+        instance = DagsterInstance.get()
+    with instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    wall = time.perf_counter() - started
+
+    starts: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    failed: list[str] = []
+    errors: list[str] = []
+    for event in result.all_events:
+        key = event.step_key
+        if event.event_type == DagsterEventType.STEP_START:
+            starts[key] = event.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            steps[key] = round(event.timestamp - starts.get(key, event.timestamp), 2)
+            if event.event_type == DagsterEventType.STEP_FAILURE:
+                failed.append(key)
+                if event.step_failure_data and event.step_failure_data.error:
+                    errors.append(f"{key}: {event.step_failure_data.error.message.strip()}")
+    stages: dict[str, float] = defaultdict(float)
+    group_of = _step_groups(defs, job_name)
+    for key, secs in steps.items():
+        stages[group_of.get(key, "other")] += secs
+    return GraphRun(result.success, result.run_id, round(wall, 2), steps, dict(stages), failed, errors)
+
+
+def _step_groups(defs, job_name: str) -> dict[str, str]:
+    """Map each step (op) to the stage group of its first asset (dbt passes span groups; we
+    report them under the group most of their assets belong to)."""
+    from collections import Counter
+
+    groups: dict[str, str] = {}
+    graph = defs.resolve_asset_graph()
+    for assets_def in graph.assets_defs:
+        if not assets_def.is_executable:
+            continue
+        counter = Counter(assets_def.group_names_by_key.values())
+        if counter:
+            groups[assets_def.node_def.name] = counter.most_common(1)[0][0]
+    return groups
