@@ -6,7 +6,8 @@ exactly one row per profile of ``ml_features.ml_propensity_scoring``:
 ``ml.propensity_scores(profile_id, score, model_name, model_version, mlflow_run_id, scored_at)``
 
 ``score`` is the calibrated probability of at least one completed order within the horizon;
-``model_version`` is the MLflow registry version (text); ``scored_at`` is the run's as-of time.
+``model_version`` is the MLflow registry version (text); ``scored_at`` is the run's as-of time,
+stored like every warehouse timestamp as UTC ``timestamp`` without time zone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def write_scores(scores: pd.DataFrame, warehouse: str | Path | None = None) -> i
                    cast(model_name as varchar)      as model_name,
                    cast(model_version as varchar)   as model_version,
                    cast(mlflow_run_id as varchar)   as mlflow_run_id,
-                   cast(scored_at as timestamptz)   as scored_at
+                   cast(scored_at as timestamp)     as scored_at
             from tessera_scores_df
             """
         )
@@ -100,6 +101,8 @@ def score_propensity(
     if dupes.any():
         raise ValueError(f"{F.SCORING_TABLE} has {int(dupes.sum())} duplicate {F.ID_COLUMN} values")
     when = scored_at or paths.as_of()
+    if when.tzinfo is not None:  # the warehouse convention: naive UTC
+        when = when.astimezone(UTC).replace(tzinfo=None)
     scores = pd.DataFrame(
         {
             "profile_id": frame[F.ID_COLUMN].reset_index(drop=True),

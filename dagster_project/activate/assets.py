@@ -5,8 +5,6 @@ Asset key ``["activation", "sync_run__<sync name>"]``, group ``activation``, kin
 Built at import from YAML only: no warehouse access and no credentials are read until a run.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
@@ -48,9 +46,12 @@ def _build_one(sync: SyncConfig, destination_type: str, config_dir: Path | None)
             "consent": f"{sync.consent.channel}/{sync.consent.purpose}" if sync.consent else "none",
         },
         tags={"tessera/stage": "activation"},
+        required_resource_keys={"warehouse"},
     )
     def _sync_asset(context: AssetExecutionContext) -> dg.MaterializeResult:
-        result = run_sync(sync, config_dir=config_dir)
+        # The shared WarehouseResource (dagster_project.resources); empty path = tessera.paths default.
+        warehouse_path = getattr(context.resources.warehouse, "path", "") or None
+        result = run_sync(sync, warehouse_path, config_dir=config_dir)
         context.log.info(
             f"sync {sync.name}: status={result.status} planned={result.rows_planned} sent={result.rows_sent} "
             f"acked={result.rows_acked} rejected={result.rows_rejected} "
@@ -82,6 +83,9 @@ def _build_one(sync: SyncConfig, destination_type: str, config_dir: Path | None)
 
 def build_sync_assets(config_dir: str | Path | None = None) -> list[dg.AssetsDefinition]:
     """One asset per enabled sync under ``config_dir`` (default ``tessera.paths.config_dir()``).
+
+    Each asset needs the ``warehouse`` resource (``WarehouseResource``: its ``path``, or the default
+    ``tessera.paths.warehouse_path()`` when empty).
 
     Reads YAML only. A run raises (failing the asset) when the sync cannot run at all (missing
     model, consent table or configuration); partial deliveries materialize with a warning and

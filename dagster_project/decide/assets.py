@@ -1,7 +1,6 @@
 """Decision reporting. The decisions themselves are dbt models (pass 3: decisions.fct_decisions),
 so the arbitration runs as SQL in the warehouse; this asset reports what was decided."""
 
-from __future__ import annotations
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 

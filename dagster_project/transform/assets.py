@@ -8,7 +8,6 @@ dbt runs in separate invocations because Python assets sit between its layers:
     pass 4  measurement marts
 """
 
-from __future__ import annotations
 
 from dagster import AssetExecutionContext, MetadataValue, asset
 from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model

@@ -191,7 +191,7 @@ def test_train_register_and_score_idempotently(env):
     assert df["score"].between(0, 1).all()
     assert set(df["model_version"]) == {"1"} and set(df["model_name"]) == {MODEL_NAME}
     assert set(df["mlflow_run_id"]) == {result.run_id}
-    assert pd.Timestamp(df["scored_at"].iloc[0]) == pd.Timestamp(AS_OF)
+    assert pd.Timestamp(df["scored_at"].iloc[0]) == pd.Timestamp(AS_OF.replace(tzinfo=None))  # naive UTC
     # recent buyers score higher than people who never bought
     s = df.set_index("profile_id")["score"]
     sc = env["scoring"].set_index("profile_id")

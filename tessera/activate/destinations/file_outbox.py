@@ -77,7 +77,10 @@ class FileOutboxDestination(Destination):
                 os.fsync(handle.fileno())
             os.replace(tmp, target)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
             return BatchResult.failed(f"cannot write {target}: {exc}")
         self.files_written.append(target)
         return BatchResult.all_acked(rows)
