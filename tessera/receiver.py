@@ -10,8 +10,6 @@ Run it on its own with ``python -m tessera.receiver --port 8766``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import threading
@@ -21,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tessera import paths
+from tessera.activate.destinations.webhook import verify_signature
 
 
 def create_receiver_app(store_dir: Path | None = None, secret: str | None = None) -> FastAPI:
@@ -38,11 +37,13 @@ def create_receiver_app(store_dir: Path | None = None, secret: str | None = None
     @app.post("/{path:path}")
     async def receive(path: str, request: Request):
         body = await request.body()
-        if secret:
-            expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            given = request.headers.get("X-Tessera-Signature", "").removeprefix("sha256=")
-            if not hmac.compare_digest(expected, given):
-                return JSONResponse({"error": "bad signature"}, status_code=401)
+        if secret and not verify_signature(
+            secret,
+            request.headers.get("X-Tessera-Timestamp", ""),
+            body,
+            request.headers.get("X-Tessera-Signature", ""),
+        ):
+            return JSONResponse({"error": "bad signature"}, status_code=401)
         try:
             payload = json.loads(body)
             rows = payload["rows"]

@@ -4,7 +4,6 @@ Thin wrappers around :mod:`ml.train` and :mod:`ml.score`; no DuckDB or MLflow wo
 import time (the ``ml`` modules that import MLflow are imported inside the asset functions).
 """
 
-
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dagster_project.resources import WarehouseResource

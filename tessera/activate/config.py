@@ -34,7 +34,9 @@ class FileOutboxDestination(_Base):
 
     name: str
     type: Literal["file_outbox"] = "file_outbox"
-    path: str = Field(description="Folder, relative to tessera.paths.outbox_dir() unless absolute, e.g. 'email'.")
+    path: str = Field(
+        description="Folder, relative to tessera.paths.outbox_dir() unless absolute, e.g. 'email'."
+    )
     format: Literal["jsonl", "csv"] = "jsonl"
     description: str | None = None
 
@@ -54,11 +56,14 @@ class WebhookDestination(_Base):
         default=None, description="Environment variable holding the HMAC-SHA256 signing secret (optional)."
     )
     require_signature: bool = Field(
-        default=False, description="Skip the sync instead of sending unsigned requests when the secret is unset."
+        default=False,
+        description="Skip the sync instead of sending unsigned requests when the secret is unset.",
     )
     timeout: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=5, ge=0, le=20)
-    backoff_initial: float = Field(default=0.5, ge=0, description="First retry wait in seconds (exponential).")
+    backoff_initial: float = Field(
+        default=0.5, ge=0, description="First retry wait in seconds (exponential)."
+    )
     backoff_max: float = Field(default=30.0, ge=0)
     max_retry_after: float = Field(
         default=60.0, ge=0, description="Upper bound on a server's Retry-After, in seconds."
@@ -98,7 +103,9 @@ class SyncConfig(_Base):
         default=None, description="destination field -> model column; default: every column, same name."
     )
     batch_size: int = Field(default=500, ge=1, le=100_000)
-    rate_limit: float | None = Field(default=None, gt=0, description="Requests per second to the destination.")
+    rate_limit: float | None = Field(
+        default=None, gt=0, description="Requests per second to the destination."
+    )
     schedule: str | None = None
     consent: ConsentConfig | None = None
     enabled: bool = True
@@ -171,7 +178,9 @@ def _destinations_file(config_dir: Path) -> Path:
     return config_dir / "destinations.yml"
 
 
-def load_destinations(config_dir: str | Path | None = None) -> dict[str, FileOutboxDestination | WebhookDestination]:
+def load_destinations(
+    config_dir: str | Path | None = None,
+) -> dict[str, FileOutboxDestination | WebhookDestination]:
     """Named destinations from ``<config_dir>/destinations.yml`` (empty when the file is absent)."""
     root = Path(config_dir) if config_dir is not None else paths.config_dir()
     path = _destinations_file(root)
@@ -207,7 +216,9 @@ def load_sync_file(path: str | Path) -> SyncConfig:
         raise SyncConfigError(f"{path}: invalid sync configuration:\n{exc}") from exc
 
 
-def load_syncs(config_dir: str | Path | None = None, *, validate_destinations: bool = True) -> list[SyncConfig]:
+def load_syncs(
+    config_dir: str | Path | None = None, *, validate_destinations: bool = True
+) -> list[SyncConfig]:
     """Every ``syncs/*.yml`` under ``config_dir`` (default ``tessera.paths.config_dir()``), sorted by name.
 
     Disabled syncs are included (check ``.enabled``). Raises ``SyncConfigError`` on invalid files,

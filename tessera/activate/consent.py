@@ -28,7 +28,8 @@ def qident(name: str) -> str:
 def check_consent_source(conn: duckdb.DuckDBPyConnection) -> None:
     schema, table = CONSENT_TABLE
     row = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
     ).fetchone()
     if not row or not row[0]:
         raise ConsentSourceMissing(
@@ -37,7 +38,9 @@ def check_consent_source(conn: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def consent_join(consent: ConsentConfig, source_alias: str, as_of: datetime) -> tuple[str, str, dict[str, object]]:
+def consent_join(
+    consent: ConsentConfig, source_alias: str, as_of: datetime
+) -> tuple[str, str, dict[str, object]]:
     """Return (join clause, boolean 'consent_ok' expression, parameters) for a model aliased ``source_alias``."""
     schema, table = CONSENT_TABLE
     join = f"""LEFT JOIN (

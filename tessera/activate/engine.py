@@ -36,10 +36,12 @@ from tessera.activate.config import (
 from tessera.activate.config import (
     SyncConfig,
     SyncConfigError,
-    WebhookDestination as WebhookConfig,
     get_sync,
     load_destinations,
     load_syncs,
+)
+from tessera.activate.config import (
+    WebhookDestination as WebhookConfig,
 )
 from tessera.activate.consent import check_consent_source, consent_join, qident
 from tessera.activate.destinations import (
@@ -219,7 +221,12 @@ def _plan(
         WHERE change = 'added' OR (change = 'changed' AND NOT $only_added)
         UNION ALL
         SELECT * FROM deletes""",
-        {"sync": sync.name, "full_resync": full_resync, "mirror": sync.mode == "mirror", "only_added": only_added},
+        {
+            "sync": sync.name,
+            "full_resync": full_resync,
+            "mirror": sync.mode == "mirror",
+            "only_added": only_added,
+        },
     )
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {PLAN} AS
@@ -235,7 +242,9 @@ def _plan(
     errors: list[tuple[str | None, str]] = []
     row = conn.execute(f"SELECT count(*) FROM {CANDIDATES} WHERE record_key IS NULL").fetchone()
     if row and row[0]:
-        errors.append((None, f"{row[0]} model row(s) with a NULL primary key {sync.primary_key} were not sent"))
+        errors.append(
+            (None, f"{row[0]} model row(s) with a NULL primary key {sync.primary_key} were not sent")
+        )
     for key, n in conn.execute(
         f"SELECT record_key, any_value(n_rows) FROM {CANDIDATES} WHERE record_key IS NOT NULL AND n_rows > 1 "
         "GROUP BY 1 ORDER BY 1"
@@ -270,7 +279,8 @@ def _samples(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, list[dict
             [change, limit],
         ).fetchall()
         samples[change] = [
-            {"key": k, "op": op, "idempotency_key": ik, "fields": json.loads(p) if p else {}} for k, op, ik, p in rows
+            {"key": k, "op": op, "idempotency_key": ik, "fields": json.loads(p) if p else {}}
+            for k, op, ik, p in rows
         ]
     samples["skipped_consent"] = [
         {"key": k}
@@ -359,7 +369,9 @@ def run_sync(
             state.update_run(conn, result.run_id, result.counters())
             if result.rows_planned == 0:
                 result.status = "partial" if result.rows_invalid else "success"
-                result.error = f"{result.rows_invalid} model row(s) with a NULL or duplicate key" if invalid else None
+                result.error = (
+                    f"{result.rows_invalid} model row(s) with a NULL or duplicate key" if invalid else None
+                )
                 return result
             if destination is None:
                 try:
@@ -399,7 +411,9 @@ def run_sync(
     return result
 
 
-def _send(conn: duckdb.DuckDBPyConnection, sync: SyncConfig, destination: Destination, result: SyncRunResult) -> None:
+def _send(
+    conn: duckdb.DuckDBPyConnection, sync: SyncConfig, destination: Destination, result: SyncRunResult
+) -> None:
     batch_errors: list[str] = []
     for batch_no, seq_from in enumerate(range(0, result.rows_planned, sync.batch_size)):
         seq_to = seq_from + sync.batch_size
@@ -442,7 +456,12 @@ def _send(conn: duckdb.DuckDBPyConnection, sync: SyncConfig, destination: Destin
         )
         log.info(
             "sync %s batch %s: %d sent, %d acked, %d rejected, %d unacked",
-            sync.name, batch_id, len(rows), len(acked), len(rejected), len(unacked),
+            sync.name,
+            batch_id,
+            len(rows),
+            len(acked),
+            len(rejected),
+            len(unacked),
         )
         if outcome.error:
             batch_errors.append(f"batch {batch_id}: {outcome.error}")
@@ -463,7 +482,11 @@ def _send(conn: duckdb.DuckDBPyConnection, sync: SyncConfig, destination: Destin
 
 
 def sync_status(
-    name: str, warehouse_path: str | Path | None = None, *, config_dir: str | Path | None = None, runs: int = 5
+    name: str,
+    warehouse_path: str | Path | None = None,
+    *,
+    config_dir: str | Path | None = None,
+    runs: int = 5,
 ) -> dict[str, Any]:
     """Configuration, state size, the last ``runs`` runs and the last run's row errors of one sync.
 
@@ -503,7 +526,9 @@ def sync_status(
     return status
 
 
-def sync_list(config_dir: str | Path | None = None, warehouse_path: str | Path | None = None) -> list[dict[str, Any]]:
+def sync_list(
+    config_dir: str | Path | None = None, warehouse_path: str | Path | None = None
+) -> list[dict[str, Any]]:
     """One summary row per configured sync (for ``tessera sync list``), with its last run's status."""
     out = []
     syncs = load_syncs(config_dir)

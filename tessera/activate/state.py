@@ -168,7 +168,9 @@ def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def last_runs(conn: duckdb.DuckDBPyConnection, sync_name: str, limit: int = 5) -> list[dict[str, Any]]:
     return _dicts(
-        conn.execute(f"SELECT * FROM {RUNS} WHERE sync_name = ? ORDER BY started_at DESC LIMIT ?", [sync_name, limit])
+        conn.execute(
+            f"SELECT * FROM {RUNS} WHERE sync_name = ? ORDER BY started_at DESC LIMIT ?", [sync_name, limit]
+        )
     )
 
 

@@ -18,6 +18,7 @@ Design notes
 from __future__ import annotations
 
 import csv
+import gc
 import random
 import sqlite3
 import zlib
@@ -835,7 +836,6 @@ class _Generator:
         d_person = self.d_person.tolist()
         cid_of = self.cid_of
         bad_choices = BAD_EVENT_TIMESTAMPS
-        messages: list[dict[str, Any] | None] = [None] * ne
         user_cache: dict[int, str | None] = {}
 
         def build(i: int) -> dict[str, Any]:
@@ -882,29 +882,39 @@ class _Generator:
         month_l = months.tolist()
         month_ids = sorted(set(month_l))
         file_of = {m: k + 1 for k, m in enumerate(month_ids)}
-        buffers: dict[int, list[bytes]] = defaultdict(list)
-        for pos in range(len(src_l)):
-            i = src_l[pos]
-            msg = messages[i]
-            if msg is None:
-                msg = messages[i] = build(i)
-            kind = kinds_l[pos]
-            if kind == 0:
-                line = dumps({**msg, "receivedAt": recv_s[pos]})
-            elif kind == 1:
-                line = dumps({**msg, "receivedAt": recv_s[pos]})
-            elif kind == 2:
-                full = dumps({**msg, "receivedAt": recv_s[pos]})
-                line = full[: max(10, int(len(full) * (0.3 + 0.6 * ((i * 7919) % 97) / 97)))]
-            else:
-                m = {k: v for k, v in msg.items() if k != "messageId"}
-                m["receivedAt"] = recv_s[pos]
-                line = dumps(m)
-            buffers[file_of[month_l[pos]]].append(line)
-        for k, lines in buffers.items():
-            name = f"events/events-{k:04d}.jsonl"
-            (self.out / name).write_bytes(b"\n".join(lines) + b"\n")
-            self.files[name] = len(lines)
+        counts: dict[int, int] = defaultdict(int)
+        fh = None
+        current = None
+        try:
+            for pos in range(len(src_l)):
+                k_file = file_of[month_l[pos]]
+                if k_file != current:
+                    if fh is not None:
+                        fh.close()
+                    current = k_file
+                    fh = (out_dir / f"events-{k_file:04d}.jsonl").open("wb", buffering=1 << 20)
+                i = src_l[pos]
+                msg = build(i)
+                kind = kinds_l[pos]
+                if kind <= 1:
+                    msg["receivedAt"] = recv_s[pos]
+                    line = dumps(msg)
+                elif kind == 2:
+                    msg["receivedAt"] = recv_s[pos]
+                    full = dumps(msg)
+                    line = full[: max(10, int(len(full) * (0.3 + 0.6 * ((i * 7919) % 97) / 97)))]
+                else:
+                    del msg["messageId"]
+                    msg["receivedAt"] = recv_s[pos]
+                    line = dumps(msg)
+                fh.write(line)
+                fh.write(b"\n")
+                counts[k_file] += 1
+        finally:
+            if fh is not None:
+                fh.close()
+        for k_file, c in sorted(counts.items()):
+            self.files[f"events/events-{k_file:04d}.jsonl"] = c
         # truth for devices that appear in events
         seen_dev = sorted(set(ev_dev.tolist()))
         for d in seen_dev:
@@ -1248,14 +1258,18 @@ class _Generator:
         path = self.out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         cut = set(truncate)
-        lines = []
-        for i, row in enumerate(rows):
-            b = orjson.dumps(row)
-            lines.append(b)
-            if i in cut:
-                lines.append(b[: max(8, len(b) // 2 + (i % 17))])
-        path.write_bytes(b"\n".join(lines) + b"\n")
-        return len(lines)
+        n = 0
+        with path.open("wb", buffering=1 << 20) as fh:
+            for i, row in enumerate(rows):
+                b = orjson.dumps(row)
+                fh.write(b)
+                fh.write(b"\n")
+                n += 1
+                if i in cut:
+                    fh.write(b[: max(8, len(b) // 2 + (i % 17))])
+                    fh.write(b"\n")
+                    n += 1
+        return n
 
     # ---- 8. support -------------------------------------------------------------------------
     def write_support(self) -> None:
@@ -1537,8 +1551,9 @@ class _Generator:
             if k % 3 == 0:
                 campaigns.append(("vip_winback_20", ("email", "sms")[(k // 3) % 2], send + 15 * DAY, 0.5))
         campaigns = [c for c in campaigns if c[2] < T - DAY]
+        campaign_ids = [f"CMP-{datetime.fromtimestamp(c[2], UTC).strftime('%Y%m%d')}-{c[0]}-{c[1]}"
+                        for c in campaigns]
         raw: list[tuple] = []  # (ts, person, campaign idx, k, event_type, revenue)
-        self.campaign_ids = []
         for ci, (offer, channel, send, frac) in enumerate(campaigns):
             if channel == "email":
                 elig = (self.em_in <= send) & (self.em_out > send)
@@ -1582,9 +1597,6 @@ class _Generator:
             t_conv = t_click + r.integers(120, DAY, m)
             t_unsub = np.where(opened, t_open, t_del) + r.integers(10, 600, m)
             rev = np.round(np.exp(r.normal(4.3, 0.5, m)), 2)
-            cdate = datetime.fromtimestamp(send, UTC).strftime("%Y%m%d")
-            campaign_id = f"CMP-{cdate}-{offer}-{channel}"
-            self.campaign_ids.append(campaign_id)
             wl = who.tolist()
             for k in range(m):
                 p = wl[k]
@@ -1636,7 +1648,7 @@ class _Generator:
                 when = pr.choice(BAD_DATES)
                 self.mess["feedback.bad_occurred_at"] += 1
             rows.append({"feedback_id": f"FB{j + 1:09d}", "message_id": f"MSG-{ci + 1:03d}-{k + 1:07d}",
-                         "campaign_id": self.campaign_ids_by_index(campaigns, ci), "offer_id": offer,
+                         "campaign_id": campaign_ids[ci], "offer_id": offer,
                          "channel": channel, "customer_id": cid_s, "email": email, "event_type": etype,
                          "occurred_at": when, "revenue": rev_k})
         extra_idx = np.flatnonzero(r.random(len(rows)) < 0.002).tolist()
@@ -1648,11 +1660,6 @@ class _Generator:
         self.files["feedback/channel_feedback.jsonl"] = self._write_jsonl("feedback/channel_feedback.jsonl",
                                                                           rows, trunc)
         self.n_campaigns = len(campaigns)
-
-    @staticmethod
-    def campaign_ids_by_index(campaigns: list[tuple[str, str, int, float]], ci: int) -> str:
-        offer, channel, send, _ = campaigns[ci]
-        return f"CMP-{datetime.fromtimestamp(send, UTC).strftime('%Y%m%d')}-{offer}-{channel}"
 
     # ---- 11. truth, planted cases, manifest -------------------------------------------------
     def write_truth(self) -> None:
@@ -1797,4 +1804,12 @@ def generate(customers: int, seed: int, out: Path | str, as_of: date | datetime 
         as_of = date.fromisoformat(as_of[:10])
     elif isinstance(as_of, datetime):
         as_of = as_of.astimezone(UTC).date() if as_of.tzinfo else as_of.date()
-    return _Generator(customers, seed, Path(out), as_of).run()
+    # The generator allocates millions of small containers and no reference cycles; the cyclic
+    # garbage collector would only re-scan them over and over.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Generator(customers, seed, Path(out), as_of).run()
+    finally:
+        if was_enabled:
+            gc.enable()

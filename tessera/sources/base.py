@@ -16,8 +16,8 @@ from dlt.extract.items_transform import ItemTransform
 
 from tessera.sources.accounting import RunAccounting
 from tessera.sources.contract import TableSpec
-from tessera.sources.quarantine import payload_text
-from tessera.sources.validation import InvalidValue, parse_timestamp, validate_row
+from tessera.sources.quarantine import payload_text, quarantine_id
+from tessera.sources.validation import InvalidValue, validate_row
 
 DEFAULT_SCHEMA_CONTRACT = {"tables": "evolve", "columns": "discard_value", "data_type": "freeze"}
 
@@ -33,6 +33,18 @@ class RawLine:
     error: str | None = None  # why parsing failed
 
 
+class _ValidateStep(ItemTransform[Any, Any]):
+    """Validates rows (or lists of rows) before dlt's incremental step sees them."""
+
+    placement_affinity = 0.5  # after plain maps, before the incremental step (1)
+
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        result = self._f(item)
+        if result is None or (isinstance(result, list) and not result and item):
+            return None  # nothing valid left: drop the item
+        return result
+
+
 class _CountStep(ItemTransform[Any, Any]):
     """Counts the rows that get past the incremental cursor (runs after dlt's incremental step)."""
 
@@ -44,14 +56,36 @@ class _CountStep(ItemTransform[Any, Any]):
         return item
 
 
-def _cursor_floor(resource_name: str, cursor: str) -> Any:
-    """The incremental cursor's last value from the resource state, if any (best effort)."""
-    try:
-        state = dlt.current.resource_state(resource_name)
-        value = state.get("incremental", {}).get(cursor, {}).get("last_value")
-        return parse_timestamp(value) if value is not None else None
-    except Exception:  # noqa: BLE001 - no state yet or no pipeline context
-        return None
+class _QuarantineMemory:
+    """Quarantine ids this resource already sent, kept in the dlt resource state.
+
+    A bad row the source serves again on a later run (SQL rows on the cursor's day, API rows newer
+    than the cursor, a changed file) is then counted as skipped instead of read again; its
+    quarantine entry already exists. The state is committed with the load, like a cursor.
+    """
+
+    def __init__(self, resource_name: str) -> None:
+        self.resource_name = resource_name
+        self._ids: list[str] | None = None
+        self._set: set[str] = set()
+
+    def _load(self) -> list[str]:
+        if self._ids is None:
+            try:
+                state = dlt.current.resource_state(self.resource_name)
+                self._ids = state.setdefault("quarantined_ids", [])
+            except Exception:  # noqa: BLE001 - outside a pipeline (unit tests): remember in memory
+                self._ids = []
+            self._set = set(self._ids)
+        return self._ids
+
+    def seen(self, qid: str) -> bool:
+        ids = self._load()
+        if qid in self._set:
+            return True
+        ids.append(qid)
+        self._set.add(qid)
+        return False
 
 
 def attach_validation(
@@ -68,29 +102,34 @@ def attach_validation(
     transform = transform or validate_row
     resource_name = resource.name
 
-    def validate(item: Any) -> Iterator[Any]:
+    memory = _QuarantineMemory(resource_name)
+
+    def quarantine(raw_text: str, reason: str, key: Any = None) -> None:
+        if not memory.seen(quarantine_id(spec.source, spec.table, raw_text)):
+            acct.quarantine(spec.table, raw_text, reason, key)
+
+    def validate_one(item: Any) -> Any:
         acct.fetched(spec.table)
         if isinstance(item, RawLine):
             raw_text, record, where = item.text, item.record, f"{item.file} line {item.line_no}: "
             if item.error:
-                acct.quarantine(spec.table, raw_text, f"{where}{item.error}")
-                return
+                quarantine(raw_text, f"{where}{item.error}")
+                return None
         else:
             raw_text, record, where = payload_text(item), item, ""
         try:
-            yield transform(spec, record)
+            return transform(spec, record)
         except InvalidValue as exc:
             key = record.get(_source_key(spec)) if isinstance(record, dict) else None
-            if spec.cursor and isinstance(record, dict):
-                # a bad row whose cursor is behind the incremental state was quarantined before
-                floor = _cursor_floor(resource_name, spec.cursor)
-                try:
-                    cursor_value = parse_timestamp(record.get(spec.cursor))
-                except InvalidValue:
-                    cursor_value = None
-                if floor is not None and cursor_value is not None and cursor_value < floor:
-                    return
-            acct.quarantine(spec.table, raw_text, f"{where}{exc}", key)
+            quarantine(raw_text, f"{where}{exc}", key)
+            return None
+
+    def validate(item: Any) -> Any:
+        if isinstance(item, list):
+            if not item:
+                return item  # keeps dlt's materialize-table marker (an empty list subclass)
+            return [row for row in map(validate_one, item) if row is not None]
+        return validate_one(item)
 
     def count(row: Any) -> None:
         if not isinstance(row, dict):
@@ -101,7 +140,7 @@ def attach_validation(
 
     for table in spec.all_tables:
         acct.table(table)
-    resource.add_yield_map(validate)
+    resource.add_step(_ValidateStep(validate))
     resource.add_step(_CountStep(count))
     return resource
 
@@ -137,6 +176,18 @@ def changed_files(path: Path, pattern: str, state: dict[str, Any]) -> Iterator[t
             continue
         yield file, name
         seen[name] = signature
+
+
+def batched(items: Iterator[Any], size: int = 2000) -> Iterator[list[Any]]:
+    """Group items into lists: dlt moves lists through its pipe much faster than single items."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def read_jsonl(file: Path, name: str) -> Iterator[RawLine]:

@@ -9,14 +9,17 @@ mtime and size) are not read again.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import dlt
 
 from tessera.sources.accounting import RunAccounting
 from tessera.sources.base import (
+    RawLine,
     DEFAULT_SCHEMA_CONTRACT,
     attach_validation,
+    batched,
     changed_files,
     read_jsonl,
 )
@@ -98,6 +101,13 @@ def flatten_message(spec: TableSpec, message: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _with_source_file(lines: Iterator[RawLine], name: str) -> Iterator[RawLine]:
+    for line in lines:
+        if line.record is not None:
+            line.record["_source_file"] = name
+        yield line
+
+
 def events_source(config: dict[str, Any], acct: RunAccounting) -> list[Any]:
     root = resolve_path(config.get("path"))
     pattern = config.get("pattern", "*.jsonl")
@@ -115,10 +125,7 @@ def events_source(config: dict[str, Any], acct: RunAccounting) -> list[Any]:
         state = dlt.current.resource_state()
         yield dlt.mark.materialize_table_schema()
         for file, name in changed_files(root, pattern, state):
-            for line in read_jsonl(file, name):
-                if line.record is not None:
-                    line.record["_source_file"] = name
-                yield line
+            yield from batched(_with_source_file(read_jsonl(file, name), name))
 
     def transform(spec: TableSpec, message: dict[str, Any]) -> dict[str, Any]:
         return flatten_message(spec, message)

@@ -16,6 +16,7 @@ from tessera.sources.base import (
     DEFAULT_SCHEMA_CONTRACT,
     RawLine,
     attach_validation,
+    batched,
     changed_files,
     read_csv,
     read_jsonl,
@@ -51,7 +52,7 @@ def file_resource(spec: TableSpec, config: dict[str, Any], acct: RunAccounting) 
         state = dlt.current.resource_state()
         yield dlt.mark.materialize_table_schema()
         for file, name in changed_files(path, pattern, state):
-            yield from reader(file, name)
+            yield from batched(reader(file, name))
 
     return attach_validation(rows(), spec, acct)
 

@@ -86,8 +86,8 @@ def _forget_local_state_if_warehouse_lost(source: str) -> None:
                 found = con.execute(
                     "select count(*) from raw._dlt_pipeline_state where pipeline_name = ?",
                     [pipeline_name(source)],
-                ).fetchone()
-                lost = not found or found[0] == 0
+                ).fetchall()
+                lost = not found or found[0][0] == 0
         except duckdb.CatalogException:
             lost = True
         except duckdb.Error:

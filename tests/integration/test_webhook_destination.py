@@ -55,7 +55,7 @@ def server() -> Iterator[Receiver]:
     receiver = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             request = Request({k: v for k, v in self.headers.items()}, raw)
             receiver.requests.append(request)
@@ -121,7 +121,12 @@ def crm_sync(**kw: Any) -> SyncConfig:
         "destination": "hook",
         "mode": "upsert",
         "batch_size": 3,
-        "mapping": {"external_id": "profile_id", "email": "email", "ltv": "lifetime_value", "segments": "segments"},
+        "mapping": {
+            "external_id": "profile_id",
+            "email": "email",
+            "ltv": "lifetime_value",
+            "segments": "segments",
+        },
     }
     return SyncConfig.model_validate({**base, **kw})
 
@@ -154,7 +159,9 @@ def test_payload_headers_and_signature(env: dict[str, Any]) -> None:
     assert len(headers["idempotency-key"]) == 64
     assert headers["x-tessera-signature"].startswith("sha256=")
     assert verify_signature(SECRET, headers["x-tessera-timestamp"], first.raw, headers["x-tessera-signature"])
-    assert not verify_signature("wrong", headers["x-tessera-timestamp"], first.raw, headers["x-tessera-signature"])
+    assert not verify_signature(
+        "wrong", headers["x-tessera-timestamp"], first.raw, headers["x-tessera-signature"]
+    )
     assert synced_keys(env["wh"]) == ["P01", "P02", "P03", "P04", "P05"]
 
     # nothing changed: no request at all

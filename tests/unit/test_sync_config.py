@@ -13,11 +13,15 @@ REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 
 def test_demo_configuration_is_valid() -> None:
     syncs = {s.name: s for s in load_syncs(REPO_CONFIG)}
-    assert {"email_decisions", "sms_decisions", "push_decisions", "web_decisions", "crm_profiles"} <= set(syncs)
+    assert {"email_decisions", "sms_decisions", "push_decisions", "web_decisions", "crm_profiles"} <= set(
+        syncs
+    )
     destinations = load_destinations(REPO_CONFIG)
     assert destinations["crm_webhook"].type == "webhook"
     assert syncs["crm_profiles"].destination == "crm_webhook"
-    assert syncs["email_decisions"].consent is not None and syncs["email_decisions"].consent.channel == "email"
+    assert (
+        syncs["email_decisions"].consent is not None and syncs["email_decisions"].consent.channel == "email"
+    )
     for sync in syncs.values():
         assert sync.model.startswith("activation.sync_")
         assert destinations[sync.destination]
@@ -25,7 +29,13 @@ def test_demo_configuration_is_valid() -> None:
 
 def test_defaults_and_shorthands() -> None:
     sync = SyncConfig.model_validate(
-        {"name": "a", "model": "activation.sync_x__y", "primary_key": "k", "destination": "d", "mapping": ["k", "v"]}
+        {
+            "name": "a",
+            "model": "activation.sync_x__y",
+            "primary_key": "k",
+            "destination": "d",
+            "mapping": ["k", "v"],
+        }
     )
     assert sync.primary_key == ["k"] and sync.mapping == {"k": "k", "v": "v"}
     assert (sync.mode, sync.batch_size, sync.enabled, sync.rate_limit) == ("upsert", 500, True, None)
@@ -54,10 +64,14 @@ def test_invalid_sync_is_rejected(bad: dict) -> None:
 def test_loader_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "syncs").mkdir()
     (tmp_path / "destinations.yml").write_text("destinations:\n  box: {type: file_outbox, path: box}\n")
-    (tmp_path / "syncs" / "one.yml").write_text("model: activation.m\nprimary_key: id\ndestination: nowhere\n")
+    (tmp_path / "syncs" / "one.yml").write_text(
+        "model: activation.m\nprimary_key: id\ndestination: nowhere\n"
+    )
     with pytest.raises(SyncConfigError, match="'nowhere' is not defined"):
         load_syncs(tmp_path)
-    (tmp_path / "syncs" / "one.yml").write_text("model: activation.m\nprimary_key: id\ndestination: box\nmode: x\n")
+    (tmp_path / "syncs" / "one.yml").write_text(
+        "model: activation.m\nprimary_key: id\ndestination: box\nmode: x\n"
+    )
     with pytest.raises(SyncConfigError, match="one.yml"):
         load_syncs(tmp_path)
     (tmp_path / "syncs" / "one.yml").write_text("model: activation.m\nprimary_key: id\ndestination: box\n")

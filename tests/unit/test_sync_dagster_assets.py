@@ -17,7 +17,9 @@ class _Warehouse(dg.ConfigurableResource):
     path: str = ""
 
 
-def test_demo_config_builds_one_asset_per_enabled_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_config_builds_one_asset_per_enabled_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TESSERA_WAREHOUSE", str(tmp_path / "must-not-exist.duckdb"))
     assets = build_sync_assets(REPO_CONFIG)
     by_key = {a.key.to_user_string(): a for a in assets}
@@ -43,7 +45,9 @@ def test_asset_materializes_with_metadata(tmp_path: Path, monkeypatch: pytest.Mo
     )
     wh = tmp_path / "wh.duckdb"
     con = duckdb.connect(str(wh))
-    con.execute("CREATE SCHEMA activation; CREATE TABLE activation.sync_test__things AS SELECT range AS id FROM range(7)")
+    con.execute(
+        "CREATE SCHEMA activation; CREATE TABLE activation.sync_test__things AS SELECT range AS id FROM range(7)"
+    )
     con.close()
 
     assets = build_sync_assets(cfg)

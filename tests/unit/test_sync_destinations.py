@@ -81,7 +81,11 @@ def test_webhook_needs_its_url_from_env(monkeypatch: pytest.MonkeyPatch) -> None
         build_destination(WebhookConfig(name="w", url_env="NO_SUCH_URL_VAR"))
     monkeypatch.setenv("NO_SUCH_URL_VAR", "http://127.0.0.1:9/x")
     with pytest.raises(DestinationNotConfigured, match="SECRET_VAR"):
-        build_destination(WebhookConfig(name="w", url_env="NO_SUCH_URL_VAR", secret_env="SECRET_VAR", require_signature=True))
+        build_destination(
+            WebhookConfig(
+                name="w", url_env="NO_SUCH_URL_VAR", secret_env="SECRET_VAR", require_signature=True
+            )
+        )
     dest = build_destination(WebhookConfig(name="w", url_env="NO_SUCH_URL_VAR"))
     assert dest.type == "webhook"
     dest.close()

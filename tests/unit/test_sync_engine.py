@@ -62,7 +62,12 @@ def test_first_run_sends_everything_then_nothing(env: dict[str, Path]) -> None:
     cfg = sync()
     r1 = run_sync(cfg, env["wh"], config_dir=env["cfg"])
     assert (r1.status, r1.rows_planned, r1.rows_added, r1.rows_sent, r1.rows_acked, r1.batches) == (
-        "success", 10, 10, 10, 10, 3
+        "success",
+        10,
+        10,
+        10,
+        10,
+        3,
     )
     files = sorted((env["outbox"] / "things").glob("*.jsonl"))
     assert len(files) == 3 and all(f.name.startswith(f"things__{r1.run_id}-") for f in files)
@@ -80,7 +85,9 @@ def test_first_run_sends_everything_then_nothing(env: dict[str, Path]) -> None:
 
     state = sql(env["wh"], "SELECT count(*), count(DISTINCT idempotency_key) FROM tessera_sync.sync_state")
     assert state == [(10, 10)]
-    runs = sql(env["wh"], "SELECT status, rows_planned, rows_acked FROM tessera_sync.sync_runs ORDER BY started_at")
+    runs = sql(
+        env["wh"], "SELECT status, rows_planned, rows_acked FROM tessera_sync.sync_runs ORDER BY started_at"
+    )
     assert runs == [("success", 10, 10), ("success", 0, 0)]
 
 
@@ -88,11 +95,18 @@ def test_only_changed_rows_are_resent(env: dict[str, Path]) -> None:
     cfg = sync()
     run_sync(cfg, env["wh"], config_dir=env["cfg"])
     before = dict(sql(env["wh"], "SELECT record_key, idempotency_key FROM tessera_sync.sync_state"))
-    sql(env["wh"], "UPDATE activation.sync_test__things SET name = 'renamed' WHERE thing_key IN ('k03', 'k07')")
+    sql(
+        env["wh"],
+        "UPDATE activation.sync_test__things SET name = 'renamed' WHERE thing_key IN ('k03', 'k07')",
+    )
     sql(env["wh"], "INSERT INTO activation.sync_test__things VALUES ('k11', 'P11', 'new', 0.0)")
     r = run_sync(cfg, env["wh"], config_dir=env["cfg"])
     assert (r.rows_planned, r.rows_added, r.rows_changed, r.rows_deleted, r.rows_acked) == (3, 1, 2, 0, 3)
-    sent = [line for line in outbox_lines(env["outbox"] / "things") if line["fields"]["name"] in ("renamed", "new")]
+    sent = [
+        line
+        for line in outbox_lines(env["outbox"] / "things")
+        if line["fields"]["name"] in ("renamed", "new")
+    ]
     assert sorted(line["key"] for line in sent) == ["k03", "k07", "k11"]
     after = dict(sql(env["wh"], "SELECT record_key, idempotency_key FROM tessera_sync.sync_state"))
     assert after["k03"] != before["k03"] and after["k01"] == before["k01"]
@@ -155,7 +169,10 @@ def test_consent_gate(env: dict[str, Path]) -> None:
     cfg = sync(mode="mirror", consent={"channel": "email", "purpose": "marketing"})
     r = run_sync(cfg, env["wh"], config_dir=env["cfg"])
     assert (r.rows_planned, r.rows_acked, r.rows_skipped_consent) == (2, 2, 8)
-    assert sorted(line["fields"]["profile_id"] for line in outbox_lines(env["outbox"] / "things")) == ["P1", "P5"]
+    assert sorted(line["fields"]["profile_id"] for line in outbox_lines(env["outbox"] / "things")) == [
+        "P1",
+        "P5",
+    ]
     # skipped rows are not in state: they go out once the profile opts in
     sql(env["wh"], "UPDATE intermediate.int_consent_latest SET status = 'opt_in' WHERE profile_id = 'P2'")
     # ...and in mirror mode, a withdrawn consent deletes what was delivered
@@ -190,7 +207,14 @@ def test_dry_run_plans_without_sending(env: dict[str, Path]) -> None:
     r = run_sync(cfg, env["wh"], dry_run=True, config_dir=env["cfg"])
     assert (r.status, r.rows_planned, r.rows_changed, r.rows_deleted, r.rows_sent) == ("dry_run", 2, 1, 1, 0)
     assert r.samples["changed"][0]["key"] == "k04" and r.samples["changed"][0]["fields"]["name"] == "x"
-    assert r.samples["deleted"] == [{"key": "k09", "op": "delete", "idempotency_key": r.samples["deleted"][0]["idempotency_key"], "fields": {}}]
+    assert r.samples["deleted"] == [
+        {
+            "key": "k09",
+            "op": "delete",
+            "idempotency_key": r.samples["deleted"][0]["idempotency_key"],
+            "fields": {},
+        }
+    ]
     assert len(list((env["outbox"] / "things").glob("*.jsonl"))) == 3  # nothing new written
     assert sql(env["wh"], "SELECT count(*) FROM tessera_sync.sync_runs") == [(1,)]
     assert run_sync(cfg, env["wh"], config_dir=env["cfg"]).rows_planned == 2
@@ -238,12 +262,22 @@ def test_only_acknowledged_rows_are_marked_synced(env: dict[str, Path]) -> None:
     dest = FlakyDestination()
     r = run_sync(cfg, env["wh"], config_dir=env["cfg"], destination=dest)
     assert (r.status, r.rows_planned, r.rows_sent, r.rows_acked, r.rows_rejected, r.rows_unacked) == (
-        "partial", 10, 9, 5, 1, 3
+        "partial",
+        10,
+        9,
+        5,
+        1,
+        3,
     )
     assert r.rows_not_sent == 1 and "destination went away" in (r.error or "")
     synced = sorted(k for (k,) in sql(env["wh"], "SELECT record_key FROM tessera_sync.sync_state"))
     assert synced == ["k01", "k02", "k03", "k05", "k06"]
-    errors = dict(sql(env["wh"], f"SELECT record_key, error FROM tessera_sync.sync_row_errors WHERE run_id = '{r.run_id}'"))
+    errors = dict(
+        sql(
+            env["wh"],
+            f"SELECT record_key, error FROM tessera_sync.sync_row_errors WHERE run_id = '{r.run_id}'",
+        )
+    )
     assert errors["k04"] == "rejected: bad email" and "destination went away" in errors["k07"]
     idem_first = {row.key: row.idempotency_key for batch in dest.calls for row in batch}
 

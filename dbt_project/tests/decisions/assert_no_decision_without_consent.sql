@@ -1,3 +1,4 @@
+{{ config(meta={"dagster": {"ref": {"name": "fct_decisions"}}}) }}
 -- Every delivered decision needs a current opt-in for its channel's consent purpose.
 with decisions as (
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 Op = Literal["insert", "update", "upsert", "delete"]
 
@@ -29,7 +29,12 @@ class RowOp:
     """Mapped destination fields; empty for deletes."""
 
     def to_wire(self) -> dict[str, Any]:
-        return {"op": self.op, "key": self.key, "idempotency_key": self.idempotency_key, "fields": self.fields}
+        return {
+            "op": self.op,
+            "key": self.key,
+            "idempotency_key": self.idempotency_key,
+            "fields": self.fields,
+        }
 
 
 @dataclass
@@ -65,13 +70,13 @@ class Destination(abc.ABC):
         """Deliver ``rows``; return what the destination acknowledged. Should not raise for
         delivery failures (return ``BatchResult.failed``); the engine treats exceptions the same way."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections and files."""
 
     def describe(self) -> str:
         return f"{self.type}:{self.name}"
 
-    def __enter__(self) -> Destination:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
