@@ -104,7 +104,12 @@ def promote_if_not_worse(client, version: str, val_auc: float, model_name: str =
         return Promotion(True, str(current.version) if current else None, current_auc)
     log.info(
         "model %s version %s (AUC %.4f) stays challenger; %s is version %s (AUC %.4f)",
-        model_name, version, val_auc, CHAMPION_ALIAS, current.version, current_auc,
+        model_name,
+        version,
+        val_auc,
+        CHAMPION_ALIAS,
+        current.version,
+        current_auc,
     )
     return Promotion(False, str(current.version), current_auc)
 
@@ -128,4 +133,6 @@ def load_champion(tracking_uri: str | None = None, model_name: str = MODEL_NAME)
         raise LookupError(f"registered model {model_name!r} has no {CHAMPION_ALIAS!r} alias; train first")
     uri = f"models:/{model_name}@{CHAMPION_ALIAS}"
     model = mlflow.sklearn.load_model(uri)
-    return Champion(model=model, model_name=model_name, version=str(mv.version), run_id=mv.run_id, model_uri=uri)
+    return Champion(
+        model=model, model_name=model_name, version=str(mv.version), run_id=mv.run_id, model_uri=uri
+    )

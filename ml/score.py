@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml import MODEL_NAME
+from ml import MODEL_NAME, registry
 from ml import features as F
-from ml import registry
 from tessera import paths
 
 log = logging.getLogger(__name__)
@@ -115,8 +114,13 @@ def score_propensity(
     )
     rows = write_scores(scores, warehouse)
     mean = float(scores["score"].mean()) if rows else None
-    log.info("scored %d profiles with %s v%s (mean %.4f)", rows, model_name, champion.version,
-             mean if mean is not None else math.nan)
+    log.info(
+        "scored %d profiles with %s v%s (mean %.4f)",
+        rows,
+        model_name,
+        champion.version,
+        mean if mean is not None else math.nan,
+    )
     return ScoringResult(
         rows=rows,
         score_mean=mean,

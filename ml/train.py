@@ -30,10 +30,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ml import EXPERIMENT_NAME, MODEL_NAME
+from ml import EXPERIMENT_NAME, MODEL_NAME, registry
 from ml import evaluate as ev
 from ml import features as F
-from ml import registry
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +261,12 @@ def train_propensity_model(
     duration = time.perf_counter() - started
     log.info(
         "trained %s v%s (%s, val AUC %.4f, baseline %.4f) in %.1fs",
-        model_name, version, selected, metrics["val_roc_auc"], metrics["baseline_val_roc_auc"], duration,
+        model_name,
+        version,
+        selected,
+        metrics["val_roc_auc"],
+        metrics["baseline_val_roc_auc"],
+        duration,
     )
     return TrainingResult(
         run_id=run_id,

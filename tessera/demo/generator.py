@@ -39,6 +39,15 @@ MIN_CUSTOMERS = 100
 BAD_DATES = ("2024-13-45", "yesterday", "31/02/2024", "0000-00-00", "not a date", "2023-02-30T25:61:00Z")
 BAD_AMOUNTS = ("12,99 EUR", "n/a", "USD 45.00", "1.2k", "unknown")
 BAD_EVENT_TIMESTAMPS = ("yesterday", "2024-13-45T25:61:00Z", "2024-13-45", "not a date")
+_BAD_VALUES = frozenset(BAD_DATES + BAD_AMOUNTS)
+
+
+def _clean(rows: list[Any]) -> np.ndarray:
+    """True for rows that carry none of the planted bad values (so a junk copy has one fault only)."""
+    def ok(row: Any) -> bool:
+        values = row.values() if isinstance(row, dict) else row
+        return not any(isinstance(v, str) and v in _BAD_VALUES for v in values)
+    return np.array([ok(row) for row in rows], dtype=bool)
 
 CATEGORY_NAMES = tuple(nm.CATEGORIES)
 CATEGORY_WEIGHTS = np.array([0.16, 0.1, 0.08, 0.12, 0.1, 0.11, 0.09, 0.07, 0.08, 0.09])
@@ -192,6 +201,25 @@ class _Generator:
     def pid(self, i: int) -> str:
         return f"P{i + 1:07d}"
 
+    @staticmethod
+    def pick(r: np.random.Generator, rate: float, eligible: np.ndarray) -> list[int]:
+        """Indices drawn at ``rate`` among ``eligible`` rows; at least one when any is eligible."""
+        sel = np.flatnonzero((r.random(len(eligible)) < rate) & eligible).tolist()
+        if not sel and eligible.any():
+            candidates = np.flatnonzero(eligible)
+            sel = [int(candidates[len(candidates) // 2])]
+        return sel
+
+    def force(self, u: list[list[float]], persons: list[int], col: int, value: float, nth: int) -> None:
+        """Make the ``nth`` unprotected row take a mess branch, so small data sets carry every kind."""
+        seen = 0
+        for k, p in enumerate(persons):
+            if not self.protected[p]:
+                if seen == nth:
+                    u[k][col] = value
+                    return
+                seen += 1
+
     # ---- 1. persons -------------------------------------------------------------------------
     def make_persons(self) -> None:
         n = self.n
@@ -304,7 +332,7 @@ class _Generator:
             phones.append(ph)
         # households: pairs of true persons sharing a home phone or a family email
         cand = np.flatnonzero(~self.protected)
-        pairs = max(1, int(round(0.015 * n)))
+        pairs = max(1, round(0.015 * n))
         perm = r.permutation(cand)
         a_side, b_side = perm[:pairs].tolist(), perm[pairs:2 * pairs].tolist()
         kinds = r.random(pairs).tolist()
@@ -464,7 +492,7 @@ class _Generator:
     def planted_orders(self) -> list[tuple[int, int, int, float, int]]:
         """(person, days before as_of, status 0/1/2, amount, channel 0 web/1 app/2 store)."""
         out: list[tuple[int, int, int, float, int]] = []
-        cm, cn = self.plant["cart_abandoners_7d"]
+        _cm, cn = self.plant["cart_abandoners_7d"]
         out.append((cn[0], 1, 0, 84.5, 0))  # added 2 days ago, bought 1 day ago
         out.append((cn[3], 3, 0, 61.0, 0))  # added and bought 3 days ago
         hm, hn = self.plant["high_value_at_risk"]
@@ -499,7 +527,7 @@ class _Generator:
         cust = self.cust_person
         nat = ~self.seg_planted[cust]
         ndev = np.where(nat, r.choice(4, len(cust), p=[0.12, 0.5, 0.28, 0.1]), 0)
-        cm, _ = self.plant["cart_abandoners_7d"]
+        _cm, _ = self.plant["cart_abandoners_7d"]
         cart_people = set(self.plant["cart_abandoners_7d"][0] + self.plant["cart_abandoners_7d"][1])
         for p in cart_people:
             ndev[self.cid_of[p]] = 1
@@ -685,7 +713,6 @@ class _Generator:
     def make_events(self) -> None:
         r = self.rng("events")
         pr = self.prng("events")
-        T = self.T
         s_dev = self.s_dev.tolist()
         s_ts = self.s_ts.tolist()
         s_kind = self.s_kind.tolist()
@@ -811,9 +838,14 @@ class _Generator:
         dup_recv = received[dup_idx] + np.where(dup_far, r.integers(28, 40, len(dup_idx)) * DAY,
                                                 r.integers(60, 3 * DAY, len(dup_idx)))
         dup_recv = np.where(dup_recv < T, dup_recv, received[dup_idx] + 60)
-        trunc_idx = np.flatnonzero(r.random(ne) < 0.003)
-        nokey_idx = np.flatnonzero(r.random(ne) < 0.002)
-        bad_ts = set(np.flatnonzero((r.random(ne) < 0.003) & clean_ok).tolist())
+        bad_ts = set(self.pick(r, 0.003, clean_ok))
+        # junk copies are made of well-formed messages only, so each junk line has exactly one fault
+        good = np.ones(ne, dtype=bool)
+        good[list(bad_ts)] = False
+        keep = good[dup_idx]
+        dup_idx, dup_recv = dup_idx[keep], dup_recv[keep]
+        trunc_idx = np.array(self.pick(r, 0.003, good), dtype=np.int64)
+        nokey_idx = np.array(self.pick(r, 0.002, good), dtype=np.int64)
         self.mess["events_duplicate_messages"] = len(dup_idx)
         self.mess["events_truncated_lines"] = len(trunc_idx)
         self.mess["events_missing_message_id"] = len(nokey_idx)
@@ -979,7 +1011,10 @@ class _Generator:
         upd = last_touch + (r.random(nc) * (T - 1 - last_touch) * 0.3).astype(np.int64)
         upd_s = _iso_many(upd)
         rows = []
-        for c, p in enumerate(self.cust_person.tolist()):
+        cust_l = self.cust_person.tolist()
+        self.force(u, cust_l, 2, 0.001, 0)  # a bad date_of_birth
+        self.force(u, cust_l, 2, 0.006, 1)  # a bad created_at
+        for c, p in enumerate(cust_l):
             prot = self.protected[p]
             first, last = self.first_name[p], self.last_name[p]
             if not prot and u[c][0] < 0.02:
@@ -997,8 +1032,7 @@ class _Generator:
             street = f"{self.street_no[p]} {nm.STREET_NAMES[self.street[p]]}" if (prot or u[c][3] > 0.08) else None
             rows.append((self.cid[c], self.shop_email[c], self.shop_phone[c], first, last, dob, street,
                          city[0], f"{city[2]}{self.zip_suffix[p]:02d}", city[1], "US", created, upd_s[c]))
-        extra = [rows[k] for k in np.flatnonzero(r.random(nc) < 0.003).tolist()
-                 if not self.protected[self.cust_person[k]]]
+        extra = [rows[k] for k in self.pick(r, 0.003, ~self.protected[self.cust_person] & _clean(rows))]
         for row in extra:
             rows.append((None,) + row[1:])
         self.mess["shop.customers_missing_customer_id"] = len(extra)
@@ -1022,6 +1056,9 @@ class _Generator:
         amount = self.o_amount.tolist()
         persons = self.o_person.tolist()
         orows = []
+        self.force(ou, persons, 0, 0.001, 0)  # a non-numeric total_amount
+        self.force(ou, persons, 0, 0.001, 1)
+        self.force(ou, persons, 0, 0.008, 2)  # a bad ordered_at
         for k in range(no):
             p = persons[k]
             prot = self.protected[p]
@@ -1035,8 +1072,7 @@ class _Generator:
                 self.mess["shop.orders_bad_ordered_at"] += 1
             orows.append((self.o_id[k], self.cid[int(self.cid_of[p])], when, status_names[status[k]], "USD",
                           total, channel_names[channel[k]], o_upd_s[k]))
-        extra = [orows[k] for k in np.flatnonzero(r.random(no) < 0.002).tolist()
-                 if not self.protected[persons[k]]]
+        extra = [orows[k] for k in self.pick(r, 0.002, ~self.protected[self.o_person] & _clean(orows))]
         for row in extra:
             orows.append((None,) + row[1:])
         self.mess["shop.orders_missing_order_id"] = len(extra)
@@ -1095,6 +1131,7 @@ class _Generator:
         dup_kinds = {p: ("nickname", "initial", "typo_last", "swapped")[k % 4] for k, p in enumerate(self.dup_people)}
         self.crm_ids: dict[int, str] = {}
         rows = []
+        self.force(u, people.tolist(), 5, 0.001, 0)  # a bad created_at
         for k, p in enumerate(people.tolist()):
             cid_s = self.cid_for(p)
             prot = self.protected[p]
@@ -1134,7 +1171,7 @@ class _Generator:
                     email = email_variant(email, pr.choice(("space", "tab")))
                     self.mess["crm.email_whitespace"] += 1
             phone = format_phone(self.phone[p], styles[k]) if (prot or x[2] < 0.55) else None
-            link = cid_s if (cid_s is not None and (p in dup_kinds or x[3] < 0.5)) else None
+            link = cid_s if (cid_s is not None and (p in dup_kinds or x[3] < 0.63)) else None
             stage = ("customer" if x[4] < 0.85 else "evangelist") if cid_s else \
                 ("subscriber", "lead", "marketingqualifiedlead", "opportunity")[int(x[4] * 4)]
             crm_id = f"CRM-{k + 1:07d}"
@@ -1152,8 +1189,7 @@ class _Generator:
             })
             self.crm_ids[p] = crm_id
             self.truth.append((f"crm:{crm_id}", p))
-        extra = [dict(rows[k], id=None) for k in np.flatnonzero(r.random(m) < 0.003).tolist()
-                 if not self.protected[people[k]]]
+        extra = [dict(rows[k], id=None) for k in self.pick(r, 0.003, ~self.protected[people] & _clean(rows))]
         self.mess["crm.missing_id"] = len(extra)
         # keep junk rows near their source row's position in the export
         rows.extend(extra)
@@ -1188,6 +1224,8 @@ class _Generator:
         self.loyalty_linked = np.zeros(self.n, dtype=bool)
         dups = {p: k for k, p in enumerate(self.dup_people)}
         rows = []
+        self.force(u, people.tolist(), 5, 0.001, 0)  # a non-numeric points_balance
+        self.force(u, people.tolist(), 5, 0.008, 1)  # a bad date_of_birth
         for k, p in enumerate(people.tolist()):
             prot = self.protected[p]
             x = u[k]
@@ -1236,8 +1274,7 @@ class _Generator:
                          last_s[k], upd_s[k]])
             self.loyalty_ids[p] = member_id
             self.truth.append((f"loyalty:{member_id}", p))
-        extra = [[None] + rows[k][1:] for k in np.flatnonzero(r.random(m) < 0.003).tolist()
-                 if not self.protected[people[k]]]
+        extra = [[None] + rows[k][1:] for k in self.pick(r, 0.003, ~self.protected[people] & _clean(rows))]
         self.mess["loyalty.missing_member_id"] = len(extra)
         rows.extend(extra)
         header = ["member_id", "customer_id", "email", "phone", "first_name", "last_name", "date_of_birth",
@@ -1294,6 +1331,7 @@ class _Generator:
         dup_done: set[int] = set()
         self.ticket_ids: dict[int, list[str]] = defaultdict(list)
         rows = []
+        self.force(u, tp.tolist(), 7, 0.001, 0)  # a bad created_at
         for k, p in enumerate(tp.tolist()):
             x = u[k]
             prot = self.protected[p]
@@ -1356,12 +1394,12 @@ class _Generator:
                          "csat": csat, "created_at": created_k, "updated_at": updated_s[k]})
             self.ticket_ids[p].append(tid)
             self.truth.append((f"support:{tid}", p))
-        extra_idx = [k for k in np.flatnonzero(r.random(m) < 0.003).tolist() if not self.protected[tp[k]]]
+        extra_idx = self.pick(r, 0.003, ~self.protected[tp] & _clean(rows))
         for k in extra_idx:
             row = {key: v for key, v in rows[k].items() if key != "ticket_id"}
             rows.append(row)
         self.mess["support.missing_ticket_id"] = len(extra_idx)
-        trunc = [k for k in np.flatnonzero(r.random(len(rows)) < 0.003).tolist()]
+        trunc = self.pick(r, 0.003, np.ones(len(rows), dtype=bool))
         self.mess["support.truncated_lines"] = len(trunc)
         self.files["support/tickets.jsonl"] = self._write_jsonl("support/tickets.jsonl", rows, trunc)
 
@@ -1505,8 +1543,10 @@ class _Generator:
         ts_s = _iso_many(ts[order])
         u = r.random((len(rows), 2)).tolist()
         out = []
+        order_persons = [rows[i][1] for i in order.tolist()]
+        self.force(u, order_persons, 1, 0.001, 0)  # a bad occurred_at
         for k, i in enumerate(order.tolist()):
-            t, p, cid_s, em, phone, channel, purpose, status, source = rows[i]
+            _t, p, cid_s, em, phone, channel, purpose, status, source = rows[i]
             prot = self.protected[p]
             when = ts_s[k]
             if em and not prot and u[k][0] < 0.08:
@@ -1516,8 +1556,8 @@ class _Generator:
                 when = pr.choice(BAD_DATES)
                 self.mess["consent.bad_occurred_at"] += 1
             out.append([f"CNS{k + 1:08d}", cid_s, em, phone, channel, purpose, status, when, source])
-        extra = [[None] + out[k][1:] for k in np.flatnonzero(r.random(len(out)) < 0.003).tolist()
-                 if not self.protected[rows[order[k]][1]]]
+        extra = [[None] + out[k][1:]
+                 for k in self.pick(r, 0.003, ~self.protected[np.array(order_persons)] & _clean(out))]
         self.mess["consent.missing_consent_id"] = len(extra)
         out.extend(extra)
         header = ["consent_id", "customer_id", "email", "phone", "channel", "purpose", "status",
@@ -1624,7 +1664,7 @@ class _Generator:
         u = r.random((len(raw), 3)).tolist()
         rows = []
         for j, i in enumerate(order.tolist()):
-            t, p, ci, k, etype, rev_k = raw[i]
+            _t, p, ci, k, etype, rev_k = raw[i]
             offer, channel = campaigns[ci][0], campaigns[ci][1]
             c = int(self.cid_of[p])
             x = u[j]
@@ -1651,11 +1691,11 @@ class _Generator:
                          "campaign_id": campaign_ids[ci], "offer_id": offer,
                          "channel": channel, "customer_id": cid_s, "email": email, "event_type": etype,
                          "occurred_at": when, "revenue": rev_k})
-        extra_idx = np.flatnonzero(r.random(len(rows)) < 0.002).tolist()
+        extra_idx = self.pick(r, 0.002, _clean(rows))
         for k in extra_idx:
             rows.append({key: v for key, v in rows[k].items() if key != "feedback_id"})
         self.mess["feedback.missing_feedback_id"] = len(extra_idx)
-        trunc = np.flatnonzero(r.random(len(rows)) < 0.002).tolist()
+        trunc = self.pick(r, 0.002, np.ones(len(rows), dtype=bool))
         self.mess["feedback.truncated_lines"] = len(trunc)
         self.files["feedback/channel_feedback.jsonl"] = self._write_jsonl("feedback/channel_feedback.jsonl",
                                                                           rows, trunc)
@@ -1720,7 +1760,7 @@ class _Generator:
                              "non_members": [entry(p, d) for p, d in zip(non, ndesc, strict=True)]}
         planted = {
             "as_of": self.as_of.isoformat(),
-            "as_of_timestamp": _iso(T),
+            "history_ends_at": _iso(T),
             "duplicates": dups,
             "segments": segments,
             "households": self.households,
@@ -1764,7 +1804,7 @@ class _Generator:
             "generator_version": GENERATOR_VERSION,
             "parameters": {"customers": self.n, "seed": self.seed, "as_of": self.as_of.isoformat()},
             "as_of": self.as_of.isoformat(),
-            "as_of_timestamp": _iso(self.T),
+            "history_ends_at": _iso(self.T),
             "currency": "USD",
             "population": {
                 "persons": self.n,

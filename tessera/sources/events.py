@@ -16,8 +16,8 @@ import dlt
 
 from tessera.sources.accounting import RunAccounting
 from tessera.sources.base import (
-    RawLine,
     DEFAULT_SCHEMA_CONTRACT,
+    RawLine,
     attach_validation,
     batched,
     changed_files,

@@ -1,26 +1,16 @@
 """Small source fixtures with planted bad rows, for tests of the ingest stage.
 
 ``write_fixture_demo(dir)`` writes a tiny demo company in the Contract 1 layout; ``PLANTED`` lists
-what each source should load and quarantine. ``serve_contacts(path)`` is a minimal stand-in for
-``tessera.demo.crm_server`` (same API) used when that module is not available.
+what each source should load and quarantine. Serve ``crm/contacts.json`` with
+``tessera.demo.crm_server.serve_in_background``.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from fastapi import FastAPI, Header, HTTPException, Request
-
-from tessera.sources.validation import InvalidValue, parse_timestamp
-
-TOKEN = "tessera-demo-token"
 
 
 def _event(mid: str, **fields: Any) -> dict[str, Any]:
@@ -94,9 +84,9 @@ EVENTS_2 = [
 
 SHOP = {
     "customers": (
-        "customer_id TEXT PRIMARY KEY, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
+        ("customer_id TEXT PRIMARY KEY, email TEXT, phone TEXT, first_name TEXT, last_name TEXT, "
         "date_of_birth TEXT, street TEXT, city TEXT, postcode TEXT, state TEXT, country TEXT, "
-        "created_at TEXT, updated_at TEXT",
+        "created_at TEXT, updated_at TEXT"),
         [
             ("C0000001", "ann@example.com", "+4915112345678", "Ann", "Lee", "1990-02-03", "Main St 1",
              "Berlin", "10115", "BE", "DE", "2025-01-01T10:00:00Z", "2026-11-01T10:00:00Z"),
@@ -114,8 +104,8 @@ SHOP = {
         ],
     ),
     "orders": (
-        "order_id TEXT PRIMARY KEY, customer_id TEXT, ordered_at TEXT, status TEXT, currency TEXT, "
-        "total_amount REAL, channel TEXT, updated_at TEXT",
+        ("order_id TEXT PRIMARY KEY, customer_id TEXT, ordered_at TEXT, status TEXT, currency TEXT, "
+        "total_amount REAL, channel TEXT, updated_at TEXT"),
         [
             ("O0000001", "C0000001", "2026-11-20T14:05:00Z", "completed", "EUR", 37.5, "app",
              "2026-11-20T14:05:00Z"),
@@ -126,8 +116,8 @@ SHOP = {
         ],
     ),
     "order_lines": (
-        "order_line_id TEXT PRIMARY KEY, order_id TEXT, product_id TEXT, quantity INTEGER, "
-        "unit_price REAL, updated_at TEXT",
+        ("order_line_id TEXT PRIMARY KEY, order_id TEXT, product_id TEXT, quantity INTEGER, "
+        "unit_price REAL, updated_at TEXT"),
         [
             ("OL0000001", "O0000001", "P001", 1, 12.5, "2026-11-20T14:05:00Z"),
             ("OL0000002", "O0000001", "P002", 1, 25.0, "2026-11-20T14:05:00Z"),
@@ -233,67 +223,3 @@ def write_fixture_demo(out: Path) -> Path:
     (out / "consent" / "consent_events.csv").write_text(CONSENT_CSV, encoding="utf-8")
     (out / "feedback" / "channel_feedback.jsonl").write_text("\n".join(FEEDBACK) + "\n", encoding="utf-8")
     return out
-
-
-def contacts_app(contacts_path: Path, token: str = TOKEN) -> Any:
-    """A FastAPI app serving contacts.json with the CRM API of Contract 1."""
-    app = FastAPI()
-
-    @app.get("/contacts")
-    def contacts(
-        request: Request,
-        page: int = 1,
-        page_size: int = 500,
-        updated_since: str | None = None,
-        authorization: str | None = Header(default=None),
-    ) -> dict[str, Any]:
-        if authorization != f"Bearer {token}":
-            raise HTTPException(status_code=401, detail="bad token")
-        rows = json.loads(Path(contacts_path).read_text(encoding="utf-8"))
-        if updated_since:
-            since = parse_timestamp(updated_since)
-
-            def keep(row: dict[str, Any]) -> bool:
-                try:
-                    return parse_timestamp(row.get("updated_at")) >= since
-                except InvalidValue:
-                    return True
-
-            rows = [r for r in rows if keep(r)]
-        start = (page - 1) * page_size
-        chunk = rows[start : start + page_size]
-        next_url = None
-        if start + page_size < len(rows):
-            next_url = str(request.url.include_query_params(page=page + 1))
-        return {
-            "data": chunk,
-            "meta": {"page": page, "page_size": page_size, "total": len(rows)},
-            "links": {"next": next_url},
-        }
-
-    return app
-
-
-@contextmanager
-def serve_contacts(contacts_path: Path, token: str = TOKEN) -> Iterator[str]:
-    """Serve contacts.json on a free local port in a thread; yields the base URL."""
-    import socket
-
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(contacts_app(contacts_path, token), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)

@@ -115,9 +115,24 @@ def marts(tmp_path_factory):
     dbt = Path(sys.executable).with_name("dbt")
     env = dict(os.environ, TESSERA_AS_OF=AS_OF, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     proc = subprocess.run(
-        [str(dbt), "build", "--project-dir", str(project), "--profiles-dir", str(project),
-         "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"), "--no-version-check"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(dbt),
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(tmp / "target"),
+            "--log-path",
+            str(tmp / "logs"),
+            "--no-version-check",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -156,7 +171,11 @@ def test_population_and_cutoffs(marts):
     assert got == [("A", 1), ("A", 2), ("A", 3), ("B", 1), ("D", 1), ("D", 2), ("D", 3)]
     assert sorted(scoring["profile_id"]) == ["A", "B", "C", "D"]  # E only acts after the as-of
     cutoffs = training.groupby("cutoff_index")["cutoff_at"].first()
-    assert [str(pd.Timestamp(cutoffs[k]).date()) for k in (1, 2, 3)] == ["2026-08-22", "2026-05-24", "2026-02-23"]
+    assert [str(pd.Timestamp(cutoffs[k]).date()) for k in (1, 2, 3)] == [
+        "2026-08-22",
+        "2026-05-24",
+        "2026-02-23",
+    ]
     assert set(training["horizon_days"]) == {90}
 
 
@@ -164,11 +183,22 @@ def test_features_use_only_data_before_the_cutoff(marts):
     training, _ = marts
     a2 = _row(training, "A", 2)  # cutoff 2026-05-24
     expected = {
-        "recency_days": 53, "frequency": 2, "monetary_total": 150.0, "monetary_avg": 75.0,
-        "tenure_days": 134, "orders_30d": 0, "orders_90d": 1, "orders_180d": 2,
-        "non_completed_orders": 1, "distinct_categories": 2, "events_30d": 2,
-        "product_views_30d": 1, "product_adds_30d": 1, "checkouts_30d": 0,
-        "days_since_last_event": 4, "is_loyalty_member": 0,
+        "recency_days": 53,
+        "frequency": 2,
+        "monetary_total": 150.0,
+        "monetary_avg": 75.0,
+        "tenure_days": 134,
+        "orders_30d": 0,
+        "orders_90d": 1,
+        "orders_180d": 2,
+        "non_completed_orders": 1,
+        "distinct_categories": 2,
+        "events_30d": 2,
+        "product_views_30d": 1,
+        "product_adds_30d": 1,
+        "checkouts_30d": 0,
+        "days_since_last_event": 4,
+        "is_loyalty_member": 0,
     }
     assert {k: a2[k] for k in expected} == expected
     b1 = _row(training, "B", 1)  # events only; the event at exactly the cutoff is not counted
@@ -180,7 +210,9 @@ def test_features_use_only_data_before_the_cutoff(marts):
 
 def test_labels(marts):
     training, _ = marts
-    labels = {(p, k): lab for p, k, lab in zip(training["profile_id"], training["cutoff_index"], training["label"])}
+    labels = {
+        (p, k): lab for p, k, lab in zip(training["profile_id"], training["cutoff_index"], training["label"])
+    }
     assert labels == {
         ("A", 3): 1,  # Apr 1 in (Feb 23, May 24]
         ("A", 2): 1,  # Jul 1 in (May 24, Aug 22]

@@ -6,21 +6,16 @@ buyers are more likely to buy in the next horizon.
 
 from __future__ import annotations
 
-import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
 
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import duckdb  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from ml import evaluate as ev  # noqa: E402
-from ml import features as F  # noqa: E402
+from ml import evaluate as ev
+from ml import features as F
 
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
 HORIZON = 90
@@ -84,8 +79,10 @@ def write_warehouse(path: Path, training: pd.DataFrame, scoring: pd.DataFrame) -
         con.execute("create schema if not exists ml_features")
         con.register("t", training)
         con.register("s", scoring)
-        con.execute("create or replace table ml_features.ml_propensity_training as select * from t")
-        con.execute("create or replace table ml_features.ml_propensity_scoring as select * from s")
+        # integer columns with nulls, as the dbt marts have them (pandas reads them as Int32 + NA)
+        ints = "replace (cast(recency_days as integer) as recency_days, cast(days_since_last_event as integer) as days_since_last_event)"
+        con.execute(f"create or replace table ml_features.ml_propensity_training as select * {ints} from t")
+        con.execute(f"create or replace table ml_features.ml_propensity_scoring as select * {ints} from s")
     finally:
         con.close()
     return path
@@ -159,8 +156,15 @@ def test_train_register_and_score_idempotently(env):
 
     # metrics: the planted signal is found and the model beats nothing-but-recency at least a bit
     assert result.metrics["val_roc_auc"] > 0.7
-    for key in ("val_pr_auc", "val_brier", "val_top_decile_lift", "baseline_val_roc_auc",
-                "baseline_val_brier", "logistic_regression_val_roc_auc", "hist_gradient_boosting_val_roc_auc"):
+    for key in (
+        "val_pr_auc",
+        "val_brier",
+        "val_top_decile_lift",
+        "baseline_val_roc_auc",
+        "baseline_val_brier",
+        "logistic_regression_val_roc_auc",
+        "hist_gradient_boosting_val_roc_auc",
+    ):
         assert key in result.metrics
     assert 0 <= result.metrics["val_brier"] <= 0.25
     assert result.selected_candidate in ("logistic_regression", "hist_gradient_boosting")
@@ -173,8 +177,12 @@ def test_train_register_and_score_idempotently(env):
     assert run.data.params["valid_cutoff"] == result.valid_cutoff
     assert run.data.params["horizon_days"] == "90"
     artifacts = {a.path for d in ("plots", "data") for a in client.list_artifacts(result.run_id, d)}
-    assert {"plots/roc_curve.png", "plots/calibration_curve.png", "data/features.json",
-            "data/data_window.json"} <= artifacts
+    assert {
+        "plots/roc_curve.png",
+        "plots/calibration_curve.png",
+        "data/features.json",
+        "data/data_window.json",
+    } <= artifacts
     # artifacts live next to the sqlite store, not in ./mlruns
     assert (env["tmp"] / "mlflow" / "artifacts").is_dir()
     assert not (Path.cwd() / "mlruns").exists() or Path.cwd() == env["tmp"]
@@ -185,7 +193,14 @@ def test_train_register_and_score_idempotently(env):
 
     scored = score_propensity(env["warehouse"], env["tracking_uri"])
     df = _scores(env["warehouse"])
-    assert list(df.columns) == ["profile_id", "score", "model_name", "model_version", "mlflow_run_id", "scored_at"]
+    assert list(df.columns) == [
+        "profile_id",
+        "score",
+        "model_name",
+        "model_version",
+        "mlflow_run_id",
+        "scored_at",
+    ]
     assert len(df) == scored.rows == len(env["scoring"]) and df["profile_id"].is_unique
     assert set(df["profile_id"]) == set(env["scoring"]["profile_id"])
     assert df["score"].between(0, 1).all()
