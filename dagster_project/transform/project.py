@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from dagster_dbt import DbtProject
 
@@ -10,6 +12,10 @@ from tessera import paths
 
 # dbt and our Python assets must agree on the warehouse file, whatever TESSERA_DATA_DIR says.
 os.environ.setdefault("TESSERA_WAREHOUSE", str(paths.warehouse_path()))
+# the dbt executable installed next to this Python, whether or not the venv is activated
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 # dbt runs in passes around Python assets; "buildable" runs a test only once every model it reads
 # is built (a test reading models of two passes runs in the later pass, not the earlier one)

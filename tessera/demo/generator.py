@@ -1226,6 +1226,7 @@ class _Generator:
         rows = []
         self.force(u, people.tolist(), 5, 0.001, 0)  # a non-numeric points_balance
         self.force(u, people.tolist(), 5, 0.008, 1)  # a bad date_of_birth
+        self.force(u, people.tolist(), 5, 0.011, 2)  # a bad enrolled_at
         for k, p in enumerate(people.tolist()):
             prot = self.protected[p]
             x = u[k]
@@ -1662,6 +1663,7 @@ class _Generator:
         order = np.lexsort((np.arange(len(raw)), ts))
         ts_s = _iso_many(ts[order])
         u = r.random((len(raw), 3)).tolist()
+        self.force(u, [raw[i][1] for i in order.tolist()], 1, 0.001, 0)  # a bad occurred_at
         rows = []
         for j, i in enumerate(order.tolist()):
             _t, p, ci, k, etype, rev_k = raw[i]

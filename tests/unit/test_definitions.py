@@ -45,7 +45,7 @@ def test_every_sync_asset_depends_on_its_dbt_sync_model(prepared_project):
 
     graph = defs.resolve_asset_graph()
     sync_assets = [k for k in graph.get_all_asset_keys()
-                   if graph.get(k).group_name == "activation" and not k.path[-1].startswith("sync_")]
+                   if graph.get(k).group_name == "activation" and k.path[-1].startswith("sync_run__")]
     assert sync_assets, "there are sync assets"
     for key in sync_assets:
         parents = graph.get(key).parent_keys
