@@ -35,7 +35,7 @@ def run_one(customers: int, seed: int) -> dict:
     t0 = time.perf_counter()
     generate(customers=customers, seed=seed, out=paths.demo_dir(), as_of=AS_OF)
     gen_s = time.perf_counter() - t0
-    os.environ["TESSERA_AS_OF"] = f"{AS_OF.isoformat()}T23:59:59"
+    os.environ["TESSERA_AS_OF"] = f"{AS_OF.isoformat()}T00:00:00+00:00"
     with demo_services():
         result = run_graph(ephemeral=True)
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -332,7 +332,7 @@ class _Generator:
             phones.append(ph)
         # households: pairs of true persons sharing a home phone or a family email
         cand = np.flatnonzero(~self.protected)
-        pairs = max(1, round(0.015 * n))
+        pairs = max(2, round(0.015 * n))
         perm = r.permutation(cand)
         a_side, b_side = perm[:pairs].tolist(), perm[pairs:2 * pairs].tolist()
         kinds = r.random(pairs).tolist()
@@ -345,7 +345,7 @@ class _Generator:
             self.street[b] = self.street[a]
             self.street_no[b] = self.street_no[a]
             self.zip_suffix[b] = self.zip_suffix[a]
-            if kinds[k] < 0.5:
+            if (kinds[k] < 0.5) if k > 1 else k == 0:
                 phones[b] = phones[a]
                 self.households.append({"person_ids": [self.pid(a), self.pid(b)], "shared": "phone",
                                         "value": "+1" + phones[a]})

@@ -41,10 +41,12 @@ def ensure_demo_data(customers: int, seed: int, regenerate: bool = False, consol
 
 
 def _with_timestamp(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The as-of time for a run on this data: the end of the generator's as-of day."""
+    """The as-of time for a run on this data: the moment the generated history ends."""
+    if manifest.get("history_ends_at"):
+        return dict(manifest, as_of_timestamp=str(manifest["history_ends_at"]).replace("Z", "+00:00"))
     as_of = manifest.get("as_of") or (manifest.get("parameters") or {}).get("as_of")
     day = date.fromisoformat(str(as_of)[:10]) if as_of else paths.as_of_date()
-    return dict(manifest, as_of_timestamp=f"{day.isoformat()}T23:59:59")
+    return dict(manifest, as_of_timestamp=f"{day.isoformat()}T00:00:00+00:00")
 
 
 @contextmanager

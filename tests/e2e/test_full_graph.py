@@ -28,7 +28,7 @@ def graph_runs(prepared_project):
     from tessera.runner import run_graph
 
     generate(customers=CUSTOMERS, seed=SEED, out=paths.demo_dir(), as_of=AS_OF)
-    os.environ["TESSERA_AS_OF"] = f"{AS_OF.isoformat()}T23:59:59"
+    os.environ["TESSERA_AS_OF"] = f"{AS_OF.isoformat()}T00:00:00+00:00"
     try:
         with demo_services():
             first = run_graph(prepare=False, ephemeral=True)
