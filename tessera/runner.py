@@ -78,18 +78,22 @@ def run_graph(job_name: str = "tessera_full_graph", *, prepare: bool = True, eph
         instance = DagsterInstance.get()
     with instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
-    wall = time.perf_counter() - started
+        wall = time.perf_counter() - started
+        entries = instance.all_logs(result.run_id)
 
     starts: dict[str, float] = {}
     steps: dict[str, float] = {}
     failed: list[str] = []
     errors: list[str] = []
-    for event in result.all_events:
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
         key = event.step_key
         if event.event_type == DagsterEventType.STEP_START:
-            starts[key] = event.timestamp
+            starts[key] = entry.timestamp
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            steps[key] = round(event.timestamp - starts.get(key, event.timestamp), 2)
+            steps[key] = round(entry.timestamp - starts.get(key, entry.timestamp), 2)
             if event.event_type == DagsterEventType.STEP_FAILURE:
                 failed.append(key)
                 if event.step_failure_data and event.step_failure_data.error:

@@ -27,11 +27,13 @@
   (exactly one '@', something before it, a dot in the domain, no spaces).
 -#}
 {% macro normalize_email(expr) -%}
+    {#- strip every kind of surrounding white space (spaces, tabs, newlines), then lower-case -#}
+    {%- set cleaned = 'lower(' ~ tessera.regexp_replace_all(expr, '^[[:space:]]+|[[:space:]]+$', '') ~ ')' -%}
     case
         when {{ tessera.nullif_blank(expr) }} is null then null
-        when lower(trim({{ expr }})) like '%@%@%' then null
-        when lower(trim({{ expr }})) like '% %' then null
-        when lower(trim({{ expr }})) like '_%@_%._%' then lower(trim({{ expr }}))
+        when {{ cleaned }} like '%@%@%' then null
+        when {{ tessera.regexp_replace_all(cleaned, '[[:space:]]', '') }} <> {{ cleaned }} then null
+        when {{ cleaned }} like '_%@_%._%' then {{ cleaned }}
         else null
     end
 {%- endmacro %}
