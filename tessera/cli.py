@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from tessera import paths
+from tessera.activate.cli import sync_app
 from tessera.runner import quiet_environment
 
 quiet_environment()
@@ -21,11 +22,10 @@ quiet_environment()
 app = typer.Typer(help="Tessera: the warehouse-native customer data platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 demo_app = typer.Typer(help="The demo company: generate its data, run the whole graph on it.", no_args_is_help=True)
-sync_app = typer.Typer(help="Reverse-ETL syncs (config/syncs/*.yml).", no_args_is_help=True)
 segments_app = typer.Typer(help="Segments (config/segments/*.yml).", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
-app.add_typer(sync_app, name="sync")
 app.add_typer(segments_app, name="segments")
+app.add_typer(sync_app, name="sync")
 
 console = Console()
 err = Console(stderr=True)
@@ -165,45 +165,6 @@ def segments_list() -> None:
             con.close()
     for seg in load_segments():
         console.print(f"{seg.name:28} {sizes.get(seg.name, '-'):>8}  {seg.description}")
-
-
-@sync_app.command("list")
-def sync_list() -> None:
-    """List the configured syncs."""
-    from tessera.activate import load_syncs
-
-    for cfg in load_syncs():
-        console.print(
-            f"{cfg.name:24} {cfg.model:40} -> {cfg.destination:16} mode={cfg.mode} "
-            f"{'enabled' if cfg.enabled else 'disabled'}"
-        )
-
-
-@sync_app.command("run")
-def sync_run(
-    name: str,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")] = False,
-    full_resync: Annotated[bool, typer.Option("--full-resync", help="Resend every row.")] = False,
-) -> None:
-    """Run one sync now: send only the rows that changed since the last acknowledged state."""
-    from tessera.activate import run_sync
-
-    try:
-        result = run_sync(name, dry_run=dry_run, full_resync=full_resync)
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        _fail(str(exc))
-    print(json.dumps(result.to_dict() if hasattr(result, "to_dict") else result.__dict__, indent=2, default=str))
-
-
-@sync_app.command("status")
-def sync_status_cmd(name: str) -> None:
-    """Show the last runs and the acknowledged state of one sync."""
-    from tessera.activate import sync_status
-
-    try:
-        print(json.dumps(sync_status(name), indent=2, default=str))
-    except (KeyError, ValueError, RuntimeError) as exc:
-        _fail(str(exc))
 
 
 def main() -> None:  # pragma: no cover

@@ -1,4 +1,6 @@
 -- Input of the email sync (config/syncs/email_decisions.yml): one message per reachable profile.
+-- Only what the channel needs: a retrained model with the same decision must not cause a resend
+-- (model_version stays in decisions.fct_decisions for audit).
 with deliverable as (
 
     select * from {{ ref('int_decisions_deliverable') }}
@@ -18,7 +20,6 @@ final as (
         body,
         arm,
         reason_code,
-        model_version,
         decision_id
     from deliverable
     where channel = 'email'

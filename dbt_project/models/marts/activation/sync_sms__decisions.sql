@@ -1,4 +1,6 @@
 -- Input of the SMS sync (config/syncs/sms_decisions.yml).
+-- Only what the channel needs: a retrained model with the same decision must not cause a resend
+-- (model_version stays in decisions.fct_decisions for audit).
 with deliverable as (
 
     select * from {{ ref('int_decisions_deliverable') }}
@@ -16,7 +18,6 @@ final as (
         message,
         arm,
         reason_code,
-        model_version,
         decision_id
     from deliverable
     where channel = 'sms'

@@ -1,4 +1,6 @@
 -- Input of the web personalization sync (config/syncs/web_decisions.yml): what the website shows
+-- Only what the channel needs: a retrained model with the same decision must not cause a resend
+-- (model_version stays in decisions.fct_decisions for audit).
 -- each known visitor's profile.
 with deliverable as (
 
@@ -17,7 +19,6 @@ final as (
         message,
         arm,
         reason_code,
-        model_version,
         decision_id
     from deliverable
     where channel = 'web'

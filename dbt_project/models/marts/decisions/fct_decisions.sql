@@ -241,9 +241,9 @@ decided as (
 final as (
 
     select
+        -- the same decision keeps its id across runs (a retrained model alone does not change it)
         {{ dbt.hash(dbt.concat([
-            'profile_id', "'|'", 'channel', "'|'", 'offer_id', "'|'", 'arm', "'|'",
-            'rules_version', "'|'", "coalesce(model_version, 'none')"
+            'profile_id', "'|'", 'channel', "'|'", 'offer_id', "'|'", 'arm', "'|'", 'rules_version'
         ])) }} as decision_id,
         profile_id,
         channel,
