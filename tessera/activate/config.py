@@ -83,7 +83,99 @@ class WebhookDestination(_Base):
         return (os.environ.get(self.secret_env) or None) if self.secret_env else None
 
 
-DestinationConfig = Annotated[FileOutboxDestination | WebhookDestination, Field(discriminator="type")]
+class SmtpDestination(_Base):
+    """One email per row over SMTP, rendered from Jinja templates; a ledger prevents a second send."""
+
+    name: str
+    type: Literal["smtp"] = "smtp"
+    host_env: str = Field(default="TESSERA_SMTP_HOST", description="Env var with the SMTP host; unset -> skipped.")
+    port_env: str = Field(default="TESSERA_SMTP_PORT", description="Env var with the port (default 25).")
+    username_env: str | None = None
+    password_env: str | None = None
+    starttls: bool = False
+    timeout: float = Field(default=10.0, gt=0)
+    from_address: str = "Tessera <no-reply@tessera.local>"
+    to_field: str = Field(default="email", description="Row field holding the recipient address.")
+    subject: str = Field(default="{{ subject }}", description="Jinja template of the subject line.")
+    body: str | None = Field(default=None, description="Jinja template of the plain-text body.")
+    template_file: str | None = Field(
+        default=None, description="Jinja template file for the body (relative to the config dir)."
+    )
+    ledger: str | None = Field(
+        default=None, description="SQLite ledger of sent messages (default $TESSERA_DATA_DIR/smtp/<name>.sqlite)."
+    )
+    description: str | None = None
+
+    def host(self) -> str | None:
+        return os.environ.get(self.host_env) or None
+
+    def port(self) -> int:
+        return int(os.environ.get(self.port_env) or 25)
+
+    def resolved_ledger(self) -> Path:
+        if self.ledger:
+            path = Path(self.ledger).expanduser()
+            return path if path.is_absolute() else paths.data_dir() / path
+        return paths.data_dir() / "smtp" / f"{self.name}.sqlite"
+
+
+class PostgresDestination(_Base):
+    """Upserts and deletes rows of one PostgreSQL table (a CRM or call-centre table)."""
+
+    name: str
+    type: Literal["postgres"] = "postgres"
+    dsn_env: str = Field(default="TESSERA_PG_DSN", description="Env var with a libpq DSN/URL; unset -> skipped.")
+    table: str = Field(description="[schema.]table")
+    key_column: str = Field(description="Column holding the record key (primary key or unique).")
+    create_table: bool = Field(
+        default=False, description="Create the table (key text primary key, one column per field) if missing."
+    )
+    connect_timeout: int = Field(default=10, ge=1)
+    description: str | None = None
+
+    def dsn(self) -> str | None:
+        return os.environ.get(self.dsn_env) or None
+
+
+class RedisDestination(_Base):
+    """One Redis hash per record (customer): ``<key_prefix><record key>``, read by the website."""
+
+    name: str
+    type: Literal["redis"] = "redis"
+    url_env: str = Field(default="TESSERA_REDIS_URL", description="Env var with redis://host:port/db; unset -> skipped.")
+    key_prefix: str = "tessera:"
+    ttl_seconds: int | None = Field(default=None, ge=1)
+    description: str | None = None
+
+    def url(self) -> str | None:
+        return os.environ.get(self.url_env) or None
+
+
+class AudienceFileDestination(_Base):
+    """Hashed ad-audience files (Google Customer Match / Meta style): added and removed members."""
+
+    name: str
+    type: Literal["audience_file"] = "audience_file"
+    path: str = Field(description="Folder, relative to tessera.paths.outbox_dir() unless absolute.")
+    email_field: str | None = "email"
+    phone_field: str | None = "phone"
+    default_country_code: str = Field(default="1", description="Calling code for numbers without one (E.164).")
+    description: str | None = None
+
+    def resolved_path(self) -> Path:
+        path = Path(self.path).expanduser()
+        return path if path.is_absolute() else paths.outbox_dir() / path
+
+
+AnyDestination = (
+    FileOutboxDestination
+    | WebhookDestination
+    | SmtpDestination
+    | PostgresDestination
+    | RedisDestination
+    | AudienceFileDestination
+)
+DestinationConfig = Annotated[AnyDestination, Field(discriminator="type")]
 
 
 class ConsentConfig(_Base):
@@ -108,6 +200,12 @@ class SyncConfig(_Base):
     )
     schedule: str | None = None
     consent: ConsentConfig | None = None
+    max_attempts: int = Field(
+        default=3, ge=1, le=100, description="Rejections of the same row before it is dead-lettered."
+    )
+    retry_budget: int | None = Field(
+        default=100, ge=0, description="Retries (429/5xx/timeouts) allowed per run, over all batches."
+    )
     enabled: bool = True
 
     @field_validator("name")
@@ -180,7 +278,7 @@ def _destinations_file(config_dir: Path) -> Path:
 
 def load_destinations(
     config_dir: str | Path | None = None,
-) -> dict[str, FileOutboxDestination | WebhookDestination]:
+) -> dict[str, AnyDestination]:
     """Named destinations from ``<config_dir>/destinations.yml`` (empty when the file is absent)."""
     root = Path(config_dir) if config_dir is not None else paths.config_dir()
     path = _destinations_file(root)
@@ -190,7 +288,7 @@ def load_destinations(
     entries = data.get("destinations", data) if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise SyncConfigError(f"{path}: expected a mapping 'destinations: {{name: {{type: ...}}}}'")
-    out: dict[str, FileOutboxDestination | WebhookDestination] = {}
+    out: dict[str, AnyDestination] = {}
     from pydantic import TypeAdapter
 
     adapter: TypeAdapter[Any] = TypeAdapter(DestinationConfig)

@@ -170,6 +170,13 @@ def _payload_expr(mapping: dict[str, str]) -> str:
     return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
+def _optional_column(columns: list[str], *names: str) -> str | None:
+    for name in names:
+        if name in columns:
+            return name
+    return None
+
+
 def _plan(
     conn: duckdb.DuckDBPyConnection, sync: SyncConfig, columns: list[str], full_resync: bool
 ) -> list[tuple[str | None, str]]:
@@ -177,17 +184,28 @@ def _plan(
     mapping = sync.mapping or {c: c for c in columns}
     params: dict[str, Any] = {}
     join, consent_ok = "", "true"
+    profile_col = sync.consent.profile_column if sync.consent else _optional_column(columns, "profile_id")
+    email_col = _optional_column(columns, "email")
+    phone_col = _optional_column(columns, "phone")
     if sync.consent is not None:
         check_consent_source(conn)
         join, consent_ok, params = consent_join(sync.consent, "m", paths.as_of())
+        suppressed = suppression_expr(conn, sync.consent.channel, "m", profile_col, email_col, phone_col)
+        if suppressed:
+            consent_ok = f"({consent_ok} AND NOT {suppressed})"
+
+    def col(name: str | None) -> str:
+        return f"CAST(m.{qident(name)} AS VARCHAR)" if name else "NULL::VARCHAR"
+
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS
         WITH src AS (
             SELECT {_key_expr(sync)} AS record_key, {_payload_expr(mapping)} AS payload_json,
-                   {consent_ok} AS consent_ok
+                   {consent_ok} AS consent_ok, {col(profile_col)} AS profile_id,
+                   {col(email_col)} AS email, {col(phone_col)} AS phone
             FROM {_model_ref(sync)} AS m {join}
         )
-        SELECT record_key, payload_json, md5(payload_json) AS row_hash, consent_ok,
+        SELECT record_key, payload_json, md5(payload_json) AS row_hash, consent_ok, profile_id, email, phone,
                count(*) OVER (PARTITION BY record_key) AS n_rows
         FROM src""",
         params or None,
@@ -196,13 +214,14 @@ def _plan(
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {DIFF} AS
         WITH st AS (
-            SELECT record_key, row_hash, op FROM {state.STATE} WHERE sync_name = $sync
+            SELECT record_key, row_hash, op, payload_json AS prev_payload FROM {state.STATE} WHERE sync_name = $sync
         ),
         valid AS (
             SELECT * FROM {CANDIDATES} WHERE record_key IS NOT NULL AND n_rows = 1
         ),
         upserts AS (
-            SELECT v.record_key, v.payload_json, v.row_hash, v.consent_ok, st.row_hash AS prev_hash,
+            SELECT v.record_key, v.payload_json, v.row_hash, v.consent_ok, v.profile_id, v.email, v.phone,
+                   st.row_hash AS prev_hash, NULL::VARCHAR AS prev_payload,
                    CASE WHEN st.record_key IS NULL OR st.op = 'delete' THEN 'added'
                         WHEN $full_resync OR st.row_hash IS DISTINCT FROM v.row_hash THEN 'changed'
                    END AS change
@@ -213,14 +232,24 @@ def _plan(
         ),
         deletes AS (
             SELECT st.record_key, NULL::VARCHAR AS payload_json, NULL::VARCHAR AS row_hash,
-                   true AS consent_ok, st.row_hash AS prev_hash, 'deleted' AS change
+                   true AS consent_ok, NULL::VARCHAR AS profile_id, NULL::VARCHAR AS email, NULL::VARCHAR AS phone,
+                   st.row_hash AS prev_hash, st.prev_payload, 'deleted' AS change
             FROM st LEFT JOIN present AS p USING (record_key)
             WHERE $mirror AND st.op <> 'delete' AND p.record_key IS NULL
+        ),
+        planned AS (
+            SELECT * FROM upserts
+            WHERE change = 'added' OR (change = 'changed' AND NOT $only_added)
+            UNION ALL
+            SELECT * FROM deletes
+        ),
+        dead AS (
+            SELECT DISTINCT record_key, coalesce(row_hash, 'delete') AS dead_hash
+            FROM {state.DEAD} WHERE sync_name = $sync AND replayed_at IS NULL
         )
-        SELECT * FROM upserts
-        WHERE change = 'added' OR (change = 'changed' AND NOT $only_added)
-        UNION ALL
-        SELECT * FROM deletes""",
+        SELECT planned.*, dead.record_key IS NOT NULL AS dead_lettered
+        FROM planned LEFT JOIN dead
+          ON dead.record_key = planned.record_key AND dead.dead_hash = coalesce(planned.row_hash, 'delete')""",
         {
             "sync": sync.name,
             "full_resync": full_resync,
@@ -230,13 +259,15 @@ def _plan(
     )
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {PLAN} AS
-        SELECT row_number() OVER (ORDER BY change = 'deleted', record_key) AS seq,
-               record_key, change,
-               CASE WHEN change = 'deleted' THEN 'delete' ELSE $op END AS op,
-               row_hash, payload_json,
-               substr(sha256($sync || chr(31) || record_key || chr(31) ||
-                      coalesce(row_hash, 'delete:' || coalesce(prev_hash, ''))), 1, 32) AS idempotency_key
-        FROM {DIFF} WHERE consent_ok""",
+        SELECT * FROM (
+            SELECT row_number() OVER (ORDER BY change = 'deleted', record_key) AS seq,
+                   record_key, change,
+                   CASE WHEN change = 'deleted' THEN 'delete' ELSE $op END AS op,
+                   row_hash, payload_json, prev_payload, profile_id, email, phone,
+                   substr(sha256($sync || chr(31) || record_key || chr(31) ||
+                          coalesce(row_hash, 'delete:' || coalesce(prev_hash, ''))), 1, 32) AS idempotency_key
+            FROM {DIFF} WHERE consent_ok AND NOT dead_lettered
+        ) ORDER BY seq""",
         {"sync": sync.name, "op": MODE_OP[sync.mode]},
     )
     errors: list[tuple[str | None, str]] = []
@@ -260,8 +291,11 @@ def _count_plan(conn: duckdb.DuckDBPyConnection, result: SyncRunResult, invalid_
     ).fetchone()
     assert row is not None
     result.rows_planned, result.rows_added, result.rows_changed, result.rows_deleted = map(int, row)
-    skipped = conn.execute(f"SELECT count(*) FROM {DIFF} WHERE NOT consent_ok").fetchone()
+    skipped = conn.execute(
+        f"SELECT count(*) FILTER (WHERE NOT consent_ok), count(*) FILTER (WHERE consent_ok AND dead_lettered) FROM {DIFF}"
+    ).fetchone()
     result.rows_skipped_consent = int(skipped[0]) if skipped else 0
+    result.rows_held_dead_letter = int(skipped[1]) if skipped else 0
     result.rows_invalid = invalid_rows
     result.rows_rejected = invalid_rows
 
@@ -275,17 +309,30 @@ def _samples(conn: duckdb.DuckDBPyConnection, limit: int) -> dict[str, list[dict
     samples: dict[str, list[dict[str, Any]]] = {}
     for change in ("added", "changed", "deleted"):
         rows = conn.execute(
-            f"SELECT record_key, op, idempotency_key, payload_json FROM {PLAN} WHERE change = ? ORDER BY seq LIMIT ?",
+            f"SELECT record_key, op, idempotency_key, payload_json, prev_payload FROM {PLAN} "
+            "WHERE change = ? ORDER BY seq LIMIT ?",
             [change, limit],
         ).fetchall()
         samples[change] = [
-            {"key": k, "op": op, "idempotency_key": ik, "fields": json.loads(p) if p else {}}
-            for k, op, ik, p in rows
+            {
+                "key": k,
+                "op": op,
+                "idempotency_key": ik,
+                "fields": json.loads(p) if p else {},
+                **({"previous": json.loads(prev)} if prev else {}),
+            }
+            for k, op, ik, p, prev in rows
         ]
     samples["skipped_consent"] = [
         {"key": k}
         for (k,) in conn.execute(
             f"SELECT record_key FROM {DIFF} WHERE NOT consent_ok ORDER BY record_key LIMIT ?", [limit]
+        ).fetchall()
+    ]
+    samples["dead_lettered"] = [
+        {"key": k}
+        for (k,) in conn.execute(
+            f"SELECT record_key FROM {DIFF} WHERE consent_ok AND dead_lettered ORDER BY record_key LIMIT ?", [limit]
         ).fetchall()
     ]
     return samples

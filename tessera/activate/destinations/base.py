@@ -9,6 +9,7 @@ reason that is recorded and retried on the next run; any other row of the batch 
 from __future__ import annotations
 
 import abc
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -18,15 +19,46 @@ from typing import Any, Literal, Self
 Op = Literal["insert", "update", "upsert", "delete"]
 
 
-@dataclass(frozen=True)
 class RowOp:
-    op: Op
-    key: str
-    """The record key as a string (composite keys: a JSON array of the key values)."""
-    idempotency_key: str
-    """Deterministic hash of (sync name, record key, row hash): the same change always has the same key."""
-    fields: dict[str, Any] = field(default_factory=dict)
-    """Mapped destination fields; empty for deletes."""
+    """One row operation of a batch.
+
+    ``fields`` is parsed lazily from ``raw_fields`` (the JSON text the warehouse produced), so
+    destinations that forward JSON (webhook, file outbox) never decode and re-encode each row.
+    """
+
+    __slots__ = ("op", "key", "idempotency_key", "_fields", "_raw", "previous")
+
+    def __init__(
+        self,
+        op: Op,
+        key: str,
+        idempotency_key: str,
+        fields: dict[str, Any] | None = None,
+        *,
+        raw_fields: str | None = None,
+        previous: dict[str, Any] | None = None,
+    ) -> None:
+        self.op = op
+        self.key = key
+        """The record key as a string (composite keys: a JSON array of the key values)."""
+        self.idempotency_key = idempotency_key
+        """Deterministic hash of (sync name, record key, row hash): the same change always has the same key."""
+        self._fields = fields
+        self._raw = raw_fields
+        self.previous = previous
+        """For deletes: the fields last acknowledged for this key (e.g. to hash an audience member out)."""
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Mapped destination fields; empty for deletes."""
+        if self._fields is None:
+            self._fields = json.loads(self._raw) if self._raw else {}
+        return self._fields
+
+    def fields_json(self) -> str:
+        if self._raw is not None and self._fields is None:
+            return self._raw
+        return json.dumps(self.fields, separators=(",", ":"), ensure_ascii=False, default=str)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -35,6 +67,46 @@ class RowOp:
             "idempotency_key": self.idempotency_key,
             "fields": self.fields,
         }
+
+    def wire_json(self) -> str:
+        """``to_wire()`` as compact JSON, without decoding ``raw_fields``."""
+        return (
+            f'{{"op":"{self.op}","key":{json.dumps(self.key, ensure_ascii=False)},'
+            f'"idempotency_key":"{self.idempotency_key}","fields":{self.fields_json()}}}'
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RowOp):
+            return NotImplemented
+        return (self.op, self.key, self.idempotency_key, self.fields) == (
+            other.op,
+            other.key,
+            other.idempotency_key,
+            other.fields,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RowOp(op={self.op!r}, key={self.key!r}, idempotency_key={self.idempotency_key!r})"
+
+
+class RetryBudget:
+    """Retries allowed in one run, shared by every batch (``None`` = unlimited)."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.used = 0
+
+    def take(self) -> bool:
+        if self.total is not None and self.used >= self.total:
+            return False
+        self.used += 1
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return self.total is not None and self.used >= self.total
 
 
 @dataclass
@@ -61,6 +133,8 @@ class Destination(abc.ABC):
     """One configured target. Instances are created per run and closed at its end."""
 
     type: str = "destination"
+    retry_budget: RetryBudget | None = None
+    """Set by the engine for each run; destinations that retry take one unit per retry."""
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -46,10 +46,7 @@ class FileOutboxDestination(Destination):
 
     def render(self, rows: list[RowOp]) -> str:
         if self.format == "jsonl":
-            return "".join(
-                json.dumps(row.to_wire(), separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
-                for row in rows
-            )
+            return "".join(row.wire_json() + "\n" for row in rows)
         field_names: list[str] = []
         for row in rows:
             for name in row.fields:

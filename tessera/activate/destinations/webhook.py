@@ -122,6 +122,7 @@ class WebhookDestination(Destination):
             timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT}, follow_redirects=False
         )
         self.stats = {"requests": 0, "retries": 0, "waited_s": 0.0}
+        self._budget_hit = False
 
     def describe(self) -> str:
         return f"webhook:{self.name} ({httpx.URL(self.url).copy_with(query=None)})"
@@ -130,6 +131,13 @@ class WebhookDestination(Destination):
         self._client.close()
 
     # -- one request ---------------------------------------------------------------------------------
+    def _budget_stop(self, state: RetryCallState) -> bool:
+        """Stop retrying when the run's retry budget (shared by all batches) is spent."""
+        if self.retry_budget is None or self.retry_budget.take():
+            return False
+        self._budget_hit = True
+        return True
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
@@ -191,11 +199,10 @@ class WebhookDestination(Destination):
     def send_batch(self, sync_name: str, batch_id: str, rows: list[RowOp]) -> BatchResult:
         if not rows:
             return BatchResult()
-        body = json.dumps(
-            {"sync": sync_name, "batch_id": batch_id, "rows": [row.to_wire() for row in rows]},
-            separators=(",", ":"),
-            ensure_ascii=False,
-            default=str,
+        body = (
+            f'{{"sync":{json.dumps(sync_name)},"batch_id":{json.dumps(batch_id)},"rows":['
+            + ",".join(row.wire_json() for row in rows)
+            + "]}"
         ).encode()
         headers = {
             "Content-Type": "application/json",
@@ -204,7 +211,7 @@ class WebhookDestination(Destination):
             "X-Tessera-Batch-Id": batch_id,
         }
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1),
+            stop=stop_after_attempt(self.max_retries + 1) | self._budget_stop,
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
@@ -213,6 +220,8 @@ class WebhookDestination(Destination):
         try:
             return retrying(self._post, body, headers, rows)
         except _Retryable as exc:
+            if self._budget_hit:
+                return BatchResult.failed(f"retry budget of the run exhausted: {exc}")
             return BatchResult.failed(f"gave up after {self.max_retries + 1} attempts: {exc}")
         except _BatchFailed as exc:
             return BatchResult.failed(str(exc))
