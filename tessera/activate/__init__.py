@@ -8,6 +8,7 @@ Public API (the ``tessera sync`` CLI is a thin wrapper over these):
 - ``sync_status(name, warehouse_path=None, *, config_dir=None) -> dict``
 - ``sync_list(config_dir=None, warehouse_path=None) -> list[dict]``
 - ``reset_sync_state(name, warehouse_path=None) -> int``
+- ``dead_letters(name, ...)``, ``replay_dead_letters(name, keys=None, ...)``, ``add_suppression(kind, value, ...)``
 """
 
 from tessera.activate.config import (
@@ -20,6 +21,10 @@ from tessera.activate.config import (
 )
 from tessera.activate.engine import (
     SyncError,
+    add_suppression,
+    dead_letters,
+    replay_dead_letters,
+    stop_on_signals,
     SyncRunResult,
     SyncSourceMissing,
     reset_sync_state,
@@ -35,6 +40,10 @@ __all__ = [
     "SyncError",
     "SyncRunResult",
     "SyncSourceMissing",
+    "add_suppression",
+    "dead_letters",
+    "replay_dead_letters",
+    "stop_on_signals",
     "get_sync",
     "load_destinations",
     "load_syncs",

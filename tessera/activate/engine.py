@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +46,13 @@ from tessera.activate.config import (
 from tessera.activate.config import (
     WebhookDestination as WebhookConfig,
 )
-from tessera.activate.consent import check_consent_source, consent_join, qident
+from tessera.activate.consent import (
+    check_consent_source,
+    consent_join,
+    qident,
+    send_time_blocked,
+    suppression_expr,
+)
 from tessera.activate.destinations import (
     BatchResult,
     Destination,
@@ -51,6 +60,7 @@ from tessera.activate.destinations import (
     RowOp,
     build_destination,
 )
+from tessera.activate.destinations.base import STOP, RetryBudget, SyncInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +83,7 @@ class SyncSourceMissing(SyncError):
 class SyncRunResult:
     sync_name: str
     run_id: str
-    status: str  # success | partial | failed | skipped | dry_run
+    status: str  # success | partial | failed | skipped | interrupted | dry_run
     destination: str
     destination_type: str
     mode: str
@@ -92,6 +102,15 @@ class SyncRunResult:
     rows_skipped_consent: int = 0
     rows_invalid: int = 0
     """Model rows with a NULL or duplicated key (logged in sync_row_errors, included in rows_rejected)."""
+    rows_dead_lettered: int = 0
+    """Rows moved to the dead-letter table by this run (refused ``max_attempts`` times)."""
+    rows_held_dead_letter: int = 0
+    """Planned rows not sent because they sit in the dead-letter table (until replayed or changed)."""
+    rows_blocked_at_send: int = 0
+    """Rows that passed the plan's consent check but were blocked by the re-check before sending
+    (also counted in ``rows_skipped_consent``)."""
+    retries: int = 0
+    diff_s: float = 0.0
     batches: int = 0
     error: str | None = None
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -103,7 +122,8 @@ class SyncRunResult:
 
     @property
     def rows_not_sent(self) -> int:
-        return self.rows_planned - self.rows_sent
+        """Planned rows not sent after a failed batch (or a stop); re-planned next run."""
+        return self.rows_planned - self.rows_sent - self.rows_blocked_at_send
 
     def counters(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in state.RUN_COUNTERS}
@@ -213,8 +233,18 @@ def _plan(
     only_added = sync.mode == "insert" and not full_resync
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE {DIFF} AS
-        WITH st AS (
+        WITH acked AS (
             SELECT record_key, row_hash, op, payload_json AS prev_payload FROM {state.STATE} WHERE sync_name = $sync
+        ),
+        uncertain AS (  -- handed over earlier, never acknowledged: the destination may hold it
+            SELECT record_key, arg_max(payload_json, sent_at) AS prev_payload
+            FROM {state.INFLIGHT} WHERE sync_name = $sync GROUP BY record_key
+        ),
+        st AS (
+            SELECT coalesce(a.record_key, u.record_key) AS record_key, a.row_hash,
+                   coalesce(a.op, 'uncertain') AS op, coalesce(a.prev_payload, u.prev_payload) AS prev_payload,
+                   u.record_key IS NOT NULL AS uncertain
+            FROM acked AS a FULL JOIN uncertain AS u USING (record_key)
         ),
         valid AS (
             SELECT * FROM {CANDIDATES} WHERE record_key IS NOT NULL AND n_rows = 1
@@ -222,8 +252,8 @@ def _plan(
         upserts AS (
             SELECT v.record_key, v.payload_json, v.row_hash, v.consent_ok, v.profile_id, v.email, v.phone,
                    st.row_hash AS prev_hash, NULL::VARCHAR AS prev_payload,
-                   CASE WHEN st.record_key IS NULL OR st.op = 'delete' THEN 'added'
-                        WHEN $full_resync OR st.row_hash IS DISTINCT FROM v.row_hash THEN 'changed'
+                   CASE WHEN st.record_key IS NULL OR st.op IN ('delete', 'uncertain') THEN 'added'
+                        WHEN $full_resync OR st.uncertain OR st.row_hash IS DISTINCT FROM v.row_hash THEN 'changed'
                    END AS change
             FROM valid AS v LEFT JOIN st USING (record_key)
         ),
@@ -235,7 +265,7 @@ def _plan(
                    true AS consent_ok, NULL::VARCHAR AS profile_id, NULL::VARCHAR AS email, NULL::VARCHAR AS phone,
                    st.row_hash AS prev_hash, st.prev_payload, 'deleted' AS change
             FROM st LEFT JOIN present AS p USING (record_key)
-            WHERE $mirror AND st.op <> 'delete' AND p.record_key IS NULL
+            WHERE $mirror AND (st.op <> 'delete' OR st.uncertain) AND p.record_key IS NULL
         ),
         planned AS (
             SELECT * FROM upserts
@@ -349,6 +379,28 @@ def _resolve(
 # -- the public API -----------------------------------------------------------------------------------
 
 
+@contextmanager
+def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
+    """Graceful stop for the CLI: the first SIGTERM/SIGINT lets the batch in flight finish and be
+    committed (or abandons a retry wait), then the run ends ``interrupted``; a second one raises
+    ``KeyboardInterrupt`` at once. Acknowledged batches are committed either way."""
+
+    def handler(signum: int, frame: object) -> None:
+        if STOP.is_set():
+            raise KeyboardInterrupt(f"signal {signum} received twice")
+        log.warning("signal %s received: stopping after the batch in flight", signum)
+        STOP.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        STOP.clear()
+
+
+
 def run_sync(
     name_or_config: str | SyncConfig,
     warehouse_path: str | Path | None = None,
@@ -391,6 +443,9 @@ def run_sync(
     try:
         state.ensure_tables(conn)
         if not dry_run:
+            # a previous run of this sync that was killed left its acknowledged batches in the journal
+            state.mark_abandoned_runs(conn, sync.name, started_at)
+            state.compact(conn, sync.name)
             state.start_run(
                 conn,
                 run_id=result.run_id,
@@ -405,8 +460,10 @@ def run_sync(
                 result.status, result.error = "skipped", f"sync {sync.name!r} is disabled"
                 return result
             columns = _check_model(conn, sync)
+            t_plan = time.monotonic()
             invalid = _plan(conn, sync, columns, full_resync)
             _count_plan(conn, result, _invalid_row_count(conn))
+            result.diff_s = round(time.monotonic() - t_plan, 3)
             if dry_run:
                 result.status = "dry_run"
                 result.samples = _samples(conn, sample_size)
@@ -428,6 +485,8 @@ def run_sync(
                     log.warning("sync %s skipped: %s", sync.name, exc)
                     return result
             _send(conn, sync, destination, result)
+        except SyncInterrupted as exc:
+            result.status, result.error = "interrupted", f"stopped: {exc}"
         except Exception as exc:
             result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
             raise
@@ -446,6 +505,7 @@ def run_sync(
                         "error": result.error,
                     },
                 )
+                state.compact(conn, sync.name)
     finally:
         if owned is not None:
             owned.close()
@@ -458,30 +518,64 @@ def run_sync(
     return result
 
 
+def _fetch_batch(conn: duckdb.DuckDBPyConnection, seq_from: int, seq_to: int) -> list[RowOp]:
+    return [
+        RowOp(op, key, ik, raw_fields=payload, previous=json.loads(prev) if prev else None)
+        for key, op, ik, payload, prev in conn.execute(
+            f"SELECT record_key, op, idempotency_key, payload_json, prev_payload FROM {PLAN} "
+            "WHERE seq > ? AND seq <= ? ORDER BY seq",
+            [seq_from, seq_to],
+        ).fetchall()
+    ]
+
+
 def _send(
     conn: duckdb.DuckDBPyConnection, sync: SyncConfig, destination: Destination, result: SyncRunResult
 ) -> None:
     batch_errors: list[str] = []
+    budget = RetryBudget(sync.retry_budget)
+    destination.retry_budget = budget
+    as_of = paths.as_of()
+    has_rejections = bool(
+        conn.execute(f"SELECT count(*) FROM {state.REJECTIONS} WHERE sync_name = ?", [sync.name]).fetchone()[0]  # type: ignore[index]
+    )
     for batch_no, seq_from in enumerate(range(0, result.rows_planned, sync.batch_size)):
+        if STOP.is_set():
+            raise SyncInterrupted("stop requested (SIGTERM/SIGINT); every acknowledged batch is committed")
         seq_to = seq_from + sync.batch_size
-        rows = [
-            RowOp(op=op, key=key, idempotency_key=ik, fields=json.loads(payload) if payload else {})
-            for key, op, ik, payload in conn.execute(
-                f"SELECT record_key, op, idempotency_key, payload_json FROM {PLAN} "
-                "WHERE seq > ? AND seq <= ? ORDER BY seq",
-                [seq_from, seq_to],
-            ).fetchall()
-        ]
+        rows = _fetch_batch(conn, seq_from, seq_to)
+        blocked: dict[str, str] = {}
+        if sync.consent is not None:
+            blocked = send_time_blocked(conn, sync.consent, PLAN, seq_from, seq_to, as_of)
+            if blocked:
+                rows = [row for row in rows if row.key not in blocked]
+                result.rows_skipped_consent += len(blocked)
+                result.rows_blocked_at_send += len(blocked)
         batch_id = f"{result.run_id}-{batch_no:05d}"
-        try:
-            outcome = destination.send_batch(sync.name, batch_id, rows)
-        except Exception as exc:  # a destination bug must not mark anything as synced
-            log.exception("sync %s: destination raised on batch %s", sync.name, batch_id)
-            outcome = BatchResult.failed(f"{type(exc).__name__}: {exc}")
+        if rows and sync.mode != "insert":
+            state.record_inflight(
+                conn,
+                run_id=result.run_id,
+                sync_name=sync.name,
+                plan_table=PLAN,
+                seq_from=seq_from,
+                seq_to=seq_to,
+                skip_keys=sorted(blocked),
+            )
+        if rows:
+            try:
+                outcome = destination.send_batch(sync.name, batch_id, rows)
+            except SyncInterrupted as exc:
+                outcome = BatchResult.failed(f"interrupted: {exc}")
+            except Exception as exc:  # a destination bug must not mark anything as synced
+                log.exception("sync %s: destination raised on batch %s", sync.name, batch_id)
+                outcome = BatchResult.failed(f"{type(exc).__name__}: {exc}")
+        else:
+            outcome = BatchResult()
         keys = {row.key for row in rows}
-        acked = sorted(outcome.acked_keys & keys)
+        acked = outcome.acked_keys & keys
         rejected = {k: v for k, v in outcome.rejected.items() if k in keys and k not in outcome.acked_keys}
-        unacked = keys - set(acked) - rejected.keys()
+        unacked = keys - acked - rejected.keys()
         errors: list[tuple[str | None, str]] = [(k, f"rejected: {v}") for k, v in sorted(rejected.items())]
         if unacked:
             reason = outcome.error or "destination did not acknowledge the row"
@@ -490,30 +584,41 @@ def _send(
         result.rows_sent += len(rows)
         result.rows_acked += len(acked)
         result.rows_rejected += len(rejected)
-        state.commit_batch(
+        result.retries = budget.used
+        all_acked = len(acked) == len(rows) and not blocked
+        result.rows_dead_lettered += state.commit_batch(
             conn,
             run_id=result.run_id,
             sync_name=sync.name,
             plan_table=PLAN,
             seq_from=seq_from,
             seq_to=seq_to,
-            acked_keys=acked,
+            acked_keys=None if all_acked else sorted(acked),
             errors=errors,
             progress=result.counters(),
+            rejected=rejected,
+            max_attempts=sync.max_attempts,
+            clear_rejections=has_rejections,
         )
+        if rejected:
+            has_rejections = True
         log.info(
-            "sync %s batch %s: %d sent, %d acked, %d rejected, %d unacked",
+            "sync %s batch %s: %d sent, %d acked, %d rejected, %d unacked, %d blocked at send time",
             sync.name,
             batch_id,
             len(rows),
             len(acked),
             len(rejected),
             len(unacked),
+            len(blocked),
         )
         if outcome.error:
             batch_errors.append(f"batch {batch_id}: {outcome.error}")
+            if STOP.is_set():
+                raise SyncInterrupted("stop requested during a batch; its rows were not acknowledged")
             break  # the destination is unhealthy: stop, the rest is re-planned next run
-    if result.rows_acked == result.rows_planned and not result.rows_invalid:
+    result.retries = budget.used
+    if result.rows_acked == result.rows_planned - result.rows_blocked_at_send and not result.rows_rejected:
         result.status = "success"
     else:
         result.status = "partial"
@@ -521,6 +626,8 @@ def _send(
         parts = [*batch_errors]
         if result.rows_rejected - result.rows_invalid:
             parts.append(f"{result.rows_rejected - result.rows_invalid} row(s) rejected by the destination")
+        if result.rows_dead_lettered:
+            parts.append(f"{result.rows_dead_lettered} row(s) moved to the dead-letter table")
         if result.rows_invalid:
             parts.append(f"{result.rows_invalid} model row(s) with a NULL or duplicate key")
         if not_sent:
@@ -554,6 +661,9 @@ def sync_status(
         "last_run": None,
         "recent_runs": [],
         "last_run_errors": [],
+        "rows_rejected_pending_retry": 0,
+        "rows_dead_lettered": 0,
+        "dead_letters": [],
     }
     wh = Path(warehouse_path) if warehouse_path is not None else paths.warehouse_path()
     if not wh.exists():
@@ -568,6 +678,7 @@ def sync_status(
         if recent:
             status["last_run"] = recent[0]
             status["last_run_errors"] = state.run_errors(conn, recent[0]["run_id"])
+        status["dead_letters"] = state.dead_letters(conn, sync.name, limit=20)
     finally:
         conn.close()
     return status
@@ -616,5 +727,51 @@ def reset_sync_state(name: str, warehouse_path: str | Path | None = None) -> int
     try:
         state.ensure_tables(conn)
         return state.reset_state(conn, name)
+    finally:
+        conn.close()
+
+
+def _writable(warehouse_path: str | Path | None) -> duckdb.DuckDBPyConnection:
+    wh = Path(warehouse_path) if warehouse_path is not None else paths.warehouse_path()
+    wh.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(wh))
+    state.ensure_tables(conn)
+    return conn
+
+
+def dead_letters(
+    name: str, warehouse_path: str | Path | None = None, *, include_replayed: bool = False, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Rows of one sync refused ``max_attempts`` times (newest first)."""
+    conn = _writable(warehouse_path)
+    try:
+        return state.dead_letters(conn, name, include_replayed=include_replayed, limit=limit)
+    finally:
+        conn.close()
+
+
+def replay_dead_letters(
+    name: str, keys: list[str] | None = None, warehouse_path: str | Path | None = None
+) -> int:
+    """Release dead-lettered rows (all, or ``keys``) so the next run sends them; returns how many."""
+    conn = _writable(warehouse_path)
+    try:
+        return state.replay_dead_letters(conn, name, keys)
+    finally:
+        conn.close()
+
+
+def add_suppression(
+    kind: str,
+    value: str,
+    *,
+    channel: str = "*",
+    reason: str | None = None,
+    warehouse_path: str | Path | None = None,
+) -> None:
+    """Never send to this profile / email / phone on ``channel`` (``*`` = all) in consent-gated syncs."""
+    conn = _writable(warehouse_path)
+    try:
+        state.add_suppression(conn, kind, value, channel, reason)
     finally:
         conn.close()

@@ -12,6 +12,11 @@
 - ``sync_rejections``: rows the destination refused, with the number of attempts so far.
 - ``sync_dead_letters``: rows refused ``max_attempts`` times; not sent again until replayed (or
   until their content changes).
+- ``sync_inflight``: rows handed to the destination whose acknowledgement has not been recorded
+  yet (written just before each batch is sent). An entry left after a run means the destination
+  may or may not have applied the row (e.g. the connection dropped after the server stored it), so
+  the next run re-sends the key's current version, or, in mirror mode, deletes it if the row is
+  gone from the model.
 - ``suppressions``: profiles, emails or phones that must never be sent (all channels or one),
   checked when planning and again just before each batch is sent.
 
@@ -35,6 +40,7 @@ ACKS = f"{SCHEMA}.sync_acks"
 REJECTIONS = f"{SCHEMA}.sync_rejections"
 DEAD = f"{SCHEMA}.sync_dead_letters"
 SUPPRESSIONS = f"{SCHEMA}.suppressions"
+INFLIGHT = f"{SCHEMA}.sync_inflight"
 
 RUN_COUNTERS = (
     "rows_planned",
@@ -113,6 +119,15 @@ DDL = [
         run_id VARCHAR NOT NULL,
         dead_at TIMESTAMPTZ NOT NULL,
         replayed_at TIMESTAMPTZ
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {INFLIGHT} (
+        sync_name VARCHAR NOT NULL,
+        record_key VARCHAR NOT NULL,
+        op VARCHAR NOT NULL,
+        idempotency_key VARCHAR NOT NULL,
+        payload_json VARCHAR,
+        run_id VARCHAR NOT NULL,
+        sent_at TIMESTAMPTZ NOT NULL
     )""",
     f"""CREATE TABLE IF NOT EXISTS {SUPPRESSIONS} (
         kind VARCHAR NOT NULL,
@@ -238,6 +253,26 @@ def commit_batch(
     return dead
 
 
+def record_inflight(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    sync_name: str,
+    plan_table: str,
+    seq_from: int,
+    seq_to: int,
+    skip_keys: list[str],
+) -> None:
+    """Before a batch goes out: remember its rows as handed over but not yet acknowledged."""
+    conn.execute(
+        f"""INSERT INTO {INFLIGHT}
+            SELECT $sync, record_key, op, idempotency_key, coalesce(payload_json, prev_payload), $run, $now
+            FROM {plan_table} WHERE seq > $lo AND seq <= $hi
+              AND NOT list_contains($skip::VARCHAR[], record_key)""",
+        {"sync": sync_name, "run": run_id, "now": utcnow(), "lo": seq_from, "hi": seq_to, "skip": skip_keys},
+    )
+
+
 def _record_rejections(
     conn: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -269,6 +304,11 @@ def _record_rejections(
     )
     conn.execute(
         f"DELETE FROM {REJECTIONS} WHERE sync_name = ? AND record_key IN (SELECT record_key FROM _tessera_rejected)",
+        [sync_name],
+    )
+    # a refusal is a definite answer: the destination did not apply the row
+    conn.execute(
+        f"DELETE FROM {INFLIGHT} WHERE sync_name = ? AND record_key IN (SELECT record_key FROM _tessera_rejected)",
         [sync_name],
     )
     conn.execute(
@@ -313,6 +353,11 @@ def compact(conn: duckdb.DuckDBPyConnection, sync_name: str) -> int:
             [sync_name],
         )
         conn.execute(f"INSERT INTO {STATE} SELECT * FROM _tessera_ack_latest")
+        conn.execute(
+            f"""DELETE FROM {INFLIGHT} WHERE sync_name = ?
+                AND record_key IN (SELECT record_key FROM _tessera_ack_latest)""",
+            [sync_name],
+        )
         conn.execute(f"DELETE FROM {ACKS} WHERE sync_name = ?", [sync_name])
         conn.execute("DROP TABLE _tessera_ack_latest")
         conn.execute("COMMIT")
@@ -444,4 +489,5 @@ def reset_state(conn: duckdb.DuckDBPyConnection, sync_name: str) -> int:
     row = conn.execute(f"SELECT count(*) FROM {STATE} WHERE sync_name = ?", [sync_name]).fetchone()
     conn.execute(f"DELETE FROM {STATE} WHERE sync_name = ?", [sync_name])
     conn.execute(f"DELETE FROM {REJECTIONS} WHERE sync_name = ?", [sync_name])
+    conn.execute(f"DELETE FROM {INFLIGHT} WHERE sync_name = ?", [sync_name])
     return int(row[0]) if row else 0

@@ -115,6 +115,13 @@ def segments_yaml(segments: list[SegmentDefinition]) -> str:
     )
 
 
+def _value_sql(offer) -> str:
+    if offer.value_column:
+        # value_column is validated against the numeric traits, so it is a safe column name
+        return f"coalesce(p.{offer.value_column} * {offer.value_rate!r}, {offer.value!r})"
+    return f"{offer.value!r}"
+
+
 def eligibility_sql(catalog: OfferCatalog) -> str:
     selects = []
     for offer in catalog.offers:
@@ -124,16 +131,19 @@ def eligibility_sql(catalog: OfferCatalog) -> str:
         selects.append(
             "    select\n"
             "        p.profile_id,\n"
-            f"        {literal(offer.id)} as offer_id\n"
+            f"        {literal(offer.id)} as offer_id,\n"
+            f"        cast({_value_sql(offer)} as double) as offer_value\n"
             "    from profiles as p\n"
             f"    where {where}"
         )
     if not selects:
-        selects.append("    select cast(null as varchar) as profile_id, cast(null as varchar) as offer_id\n    where 1 = 0")
+        selects.append("    select cast(null as varchar) as profile_id, cast(null as varchar) as offer_id,\n"
+                       "        cast(null as double) as offer_value\n    where 1 = 0")
     body = "\n\n    union all\n\n".join(selects)
     return (
         HEADER.format(source=_rel(catalog.path))
-        + "-- One row per profile and (non-default) offer whose eligibility conditions it meets.\n"
+        + "-- One row per profile and (non-default) offer whose eligibility conditions it meets, with the\n"
+        "-- offer's value for that profile (the offer's value, or its value_column x value_rate).\n"
         "{{ config(materialized='table') }}\n\n"
         "with profiles as (\n\n"
         "    select * from {{ ref('dim_customer_profiles') }}\n\n"
@@ -155,9 +165,12 @@ def _csv(header: list[str], rows: list[list[object]]) -> str:
 def offer_seeds(catalog: OfferCatalog) -> dict[str, str]:
     rv = catalog.rules_version
     offers = _csv(
-        ["offer_id", "offer_name", "value", "priority", "valid_from", "valid_to", "is_default", "rules_version"],
+        ["offer_id", "offer_name", "value", "priority", "valid_from", "valid_to", "is_default", "rules_version",
+         "cap_max", "cap_days", "budget", "control_percent"],
         [
-            [o.id, o.name, o.value, o.priority, o.valid_from, o.valid_to, str(o.is_default).lower(), rv]
+            [o.id, o.name, o.value, o.priority, o.valid_from, o.valid_to, str(o.is_default).lower(), rv,
+             o.cap.max_touches if o.cap else None, o.cap.per_days if o.cap else None, o.budget,
+             o.control_percent]
             for o in catalog.offers
         ],
     )
@@ -166,13 +179,18 @@ def offer_seeds(catalog: OfferCatalog) -> dict[str, str]:
         [[o.id, ch, *(content.get(f) for f in CONTENT_FIELDS)] for o in catalog.offers for ch, content in o.channels.items()],
     )
     channels = _csv(
-        ["channel", "consent_purpose"], [[c.channel, c.consent_purpose] for c in catalog.channels.values()]
+        ["channel", "consent_purpose", "counts_toward_fatigue", "quiet_start_minute", "quiet_end_minute",
+         "utc_offset_minutes", "channel_rank"],
+        [[c.channel, c.consent_purpose, str(c.counts_toward_fatigue).lower(), c.quiet_start, c.quiet_end,
+          round(c.utc_offset_hours * 60), c.rank] for c in catalog.channels.values()],
     )
     exp = catalog.experiment
     experiment = _csv(
-        ["experiment_name", "salt", "holdout_percent", "control_percent", "min_orders", "min_events", "rules_version"],
+        ["experiment_name", "salt", "holdout_percent", "control_percent", "min_orders", "min_events", "rules_version",
+         "catalog_version", "fatigue_max_touches", "fatigue_window_days"],
         [[exp.name, exp.salt, exp.holdout_percent, exp.control_percent,
-          catalog.min_orders_for_personalization, catalog.min_events_for_personalization, rv]],
+          catalog.min_orders_for_personalization, catalog.min_events_for_personalization, rv,
+          catalog.version, catalog.fatigue.max_touches, catalog.fatigue.window_days]],
     )
     text = "varchar"
     props = {
@@ -183,7 +201,8 @@ def offer_seeds(catalog: OfferCatalog) -> dict[str, str]:
                 "description": f"The offer catalog, compiled from {_rel(catalog.path)}.",
                 "config": {"column_types": {
                     "offer_id": text, "offer_name": text, "value": "double", "priority": "integer",
-                    "valid_from": "date", "valid_to": "date", "is_default": "boolean", "rules_version": text}},
+                    "valid_from": "date", "valid_to": "date", "is_default": "boolean", "rules_version": text,
+                    "cap_max": "integer", "cap_days": "integer", "budget": "bigint", "control_percent": "double"}},
                 "columns": [{"name": "offer_id", "data_tests": ["unique", "not_null"]}],
             },
             {
@@ -194,7 +213,10 @@ def offer_seeds(catalog: OfferCatalog) -> dict[str, str]:
             {
                 "name": "channels",
                 "description": "Channels Tessera decides for and the consent purpose each requires.",
-                "config": {"column_types": {"channel": text, "consent_purpose": text}},
+                "config": {"column_types": {
+                    "channel": text, "consent_purpose": text, "counts_toward_fatigue": "boolean",
+                    "quiet_start_minute": "integer", "quiet_end_minute": "integer",
+                    "utc_offset_minutes": "integer", "channel_rank": "integer"}},
                 "columns": [{"name": "channel", "data_tests": ["unique", "not_null"]}],
             },
             {
@@ -203,7 +225,8 @@ def offer_seeds(catalog: OfferCatalog) -> dict[str, str]:
                 "config": {"column_types": {
                     "experiment_name": text, "salt": text, "holdout_percent": "double",
                     "control_percent": "double", "min_orders": "integer", "min_events": "integer",
-                    "rules_version": text}},
+                    "rules_version": text, "catalog_version": text, "fatigue_max_touches": "integer",
+                    "fatigue_window_days": "integer"}},
             },
         ],
     }

@@ -12,6 +12,7 @@ from tessera import paths
 from tessera.config.conditions import (
     CHANNELS,
     PURPOSES,
+    TRAITS,
     parse_condition,
     referenced_segments,
     validate_name,
@@ -21,7 +22,9 @@ from tessera.config.models import (
     CONTENT_FIELDS,
     ChannelRule,
     Experiment,
+    Fatigue,
     Offer,
+    OfferCap,
     OfferCatalog,
     SegmentDefinition,
 )
@@ -101,11 +104,32 @@ def _date(value: Any, where: str) -> date | None:
         raise ConfigError(f"{where}: expected a date like 2026-01-31, got {value!r}") from None
 
 
+def _whole(value: Any, where: str, *, minimum: int = 0, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: expected a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _clock(value: Any, where: str) -> int:
+    """"21:30" (or 21) to minutes after midnight."""
+    text = str(value) if value is not None else ""
+    try:
+        hours, _, minutes = text.partition(":")
+        h, m = int(hours), int(minutes or 0)
+    except ValueError:
+        h = m = -1
+    if not (0 <= h <= 24 and 0 <= m < 60 and h * 60 + m <= 1440):
+        raise ConfigError(f"{where}: expected a time like \"21:00\", got {value!r}")
+    return h * 60 + m
+
+
 def load_offer_catalog(config_dir: Path | None = None, segment_names: set[str] | None = None) -> OfferCatalog:
     """Load ``offers.yml``: channels, the experiment design and the offers themselves."""
     path = (config_dir or paths.config_dir()) / "offers.yml"
     data = _mapping(read_yaml(path), str(path))
-    _reject_unknown(data, {"version", "channels", "experiment", "personalization", "offers"}, str(path))
+    _reject_unknown(data, {"version", "channels", "experiment", "personalization", "fatigue", "offers"}, str(path))
     if segment_names is None:
         segment_names = {s.name for s in load_segments(config_dir)}
 
@@ -115,11 +139,29 @@ def load_offer_catalog(config_dir: Path | None = None, segment_names: set[str] |
         if ch not in CHANNELS:
             raise ConfigError(f"{where}: unknown channel; Tessera knows {', '.join(CHANNELS)}")
         rule = _mapping(rule or {}, where)
-        _reject_unknown(rule, {"consent_purpose"}, where)
+        _reject_unknown(rule, {"consent_purpose", "counts_toward_fatigue", "quiet_hours", "rank"}, where)
         purpose = rule.get("consent_purpose", "marketing")
         if purpose not in PURPOSES:
             raise ConfigError(f"{where}.consent_purpose: expected one of {PURPOSES}, got {purpose!r}")
-        channels[ch] = ChannelRule(ch, purpose)
+        fatigue_flag = rule.get("counts_toward_fatigue", purpose == "marketing")
+        if not isinstance(fatigue_flag, bool):
+            raise ConfigError(f"{where}.counts_toward_fatigue: expected true or false, got {fatigue_flag!r}")
+        quiet_start = quiet_end = None
+        offset = 0.0
+        if rule.get("quiet_hours") is not None:
+            quiet = _mapping(rule["quiet_hours"], f"{where}.quiet_hours")
+            _reject_unknown(quiet, {"start", "end", "utc_offset_hours"}, f"{where}.quiet_hours")
+            quiet_start = _clock(quiet.get("start"), f"{where}.quiet_hours.start")
+            quiet_end = _clock(quiet.get("end"), f"{where}.quiet_hours.end")
+            offset = quiet.get("utc_offset_hours", 0)
+            if isinstance(offset, bool) or not isinstance(offset, int | float) or not -14 <= offset <= 14:
+                raise ConfigError(f"{where}.quiet_hours.utc_offset_hours: expected a number in -14..14, got {offset!r}")
+            if quiet_start == quiet_end:
+                raise ConfigError(f"{where}.quiet_hours: start and end are equal")
+        rank = rule.get("rank", len(channels))
+        if isinstance(rank, bool) or not isinstance(rank, int):
+            raise ConfigError(f"{where}.rank: expected a whole number, got {rank!r}")
+        channels[ch] = ChannelRule(ch, purpose, fatigue_flag, quiet_start, quiet_end, float(offset), rank)
     if not channels:
         raise ConfigError(f"{path}: channels: at least one channel is needed")
 
@@ -138,6 +180,13 @@ def load_offer_catalog(config_dir: Path | None = None, segment_names: set[str] |
     if experiment.holdout_percent + experiment.control_percent > 100:
         raise ConfigError(f"{path}: experiment: holdout_percent + control_percent exceed 100")
 
+    fat = _mapping(data.get("fatigue") or {}, f"{path}: fatigue")
+    _reject_unknown(fat, {"max_touches", "window_days"}, f"{path}: fatigue")
+    fatigue = Fatigue(
+        _whole(fat.get("max_touches"), f"{path}: fatigue.max_touches", allow_none=True),
+        _whole(fat.get("window_days", 7), f"{path}: fatigue.window_days", minimum=1),
+    )
+
     pers = _mapping(data.get("personalization") or {}, f"{path}: personalization")
     _reject_unknown(pers, {"min_orders", "min_events"}, f"{path}: personalization")
 
@@ -151,7 +200,8 @@ def load_offer_catalog(config_dir: Path | None = None, segment_names: set[str] |
         raw = _mapping(raw, where)
         _reject_unknown(
             raw,
-            {"id", "name", "channels", "eligibility", "value", "priority", "valid_from", "valid_to", "default"},
+            {"id", "name", "channels", "eligibility", "value", "value_column", "value_rate", "priority",
+             "valid_from", "valid_to", "default", "cap", "budget", "control_percent"},
             where,
         )
         offer_id = validate_name(raw.get("id"), f"{where}.id")
@@ -187,9 +237,31 @@ def load_offer_catalog(config_dir: Path | None = None, segment_names: set[str] |
         is_default = bool(raw.get("default", False))
         if is_default and eligibility is not None:
             raise ConfigError(f"{where}.eligibility: a default offer is for everyone; remove eligibility")
+        cap = None
+        if raw.get("cap") is not None:
+            rc = _mapping(raw["cap"], f"{where}.cap")
+            _reject_unknown(rc, {"max", "per_days"}, f"{where}.cap")
+            cap = OfferCap(_whole(rc.get("max"), f"{where}.cap.max", minimum=1),
+                           _whole(rc.get("per_days"), f"{where}.cap.per_days", minimum=1))
+        budget = _whole(raw.get("budget"), f"{where}.budget", allow_none=True)
+        control_percent = raw.get("control_percent", 0)
+        if isinstance(control_percent, bool) or not isinstance(control_percent, int | float) \
+                or not 0 <= control_percent < 100:
+            raise ConfigError(f"{where}.control_percent: expected a number in 0..100, got {control_percent!r}")
+        value_column = raw.get("value_column")
+        if value_column is not None and TRAITS.get(value_column) != "number":
+            numeric = sorted(t for t, k in TRAITS.items() if k == "number")
+            raise ConfigError(f"{where}.value_column: expected a numeric trait ({', '.join(numeric)}), "
+                              f"got {value_column!r}")
+        value_rate = raw.get("value_rate", 1.0)
+        if isinstance(value_rate, bool) or not isinstance(value_rate, int | float) or value_rate < 0:
+            raise ConfigError(f"{where}.value_rate: expected a non-negative number, got {value_rate!r}")
+        if is_default and (cap or budget is not None or control_percent):
+            raise ConfigError(f"{where}: a default offer cannot have cap, budget or control_percent")
         offers.append(
             Offer(offer_id, str(raw.get("name", offer_id)), content, eligibility, float(value), priority,
-                  valid_from, valid_to, is_default)
+                  valid_from, valid_to, is_default, cap, budget, float(control_percent), value_column,
+                  float(value_rate))
         )
 
     for ch in channels:
@@ -208,4 +280,5 @@ def load_offer_catalog(config_dir: Path | None = None, segment_names: set[str] |
         min_events_for_personalization=int(pers.get("min_events", 1)),
         path=path,
         raw=data,
+        fatigue=fatigue,
     )

@@ -213,6 +213,7 @@ def test_dry_run_plans_without_sending(env: dict[str, Path]) -> None:
             "op": "delete",
             "idempotency_key": r.samples["deleted"][0]["idempotency_key"],
             "fields": {},
+            "previous": {"thing_key": "k09", "profile_id": "P9", "name": "name 9", "score": 13.5},
         }
     ]
     assert len(list((env["outbox"] / "things").glob("*.jsonl"))) == 3  # nothing new written

@@ -91,6 +91,21 @@ class RowOp:
         return f"RowOp(op={self.op!r}, key={self.key!r}, idempotency_key={self.idempotency_key!r})"
 
 
+STOP = threading.Event()
+"""Set by a SIGTERM/SIGINT handler (``stop_on_signals``): the engine finishes the batch in flight,
+commits it and stops; waits between retries are cut short."""
+
+
+class SyncInterrupted(Exception):
+    """A stop was requested while waiting; the batch in flight is not acknowledged."""
+
+
+def interruptible_sleep(seconds: float) -> None:
+    """``time.sleep`` that returns early, raising ``SyncInterrupted``, when a stop is requested."""
+    if STOP.wait(max(0.0, seconds)):
+        raise SyncInterrupted("stop requested while waiting to retry")
+
+
 class RetryBudget:
     """Retries allowed in one run, shared by every batch (``None`` = unlimited)."""
 

@@ -33,7 +33,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from tessera.activate.destinations.base import BatchResult, Destination, RowOp, TokenBucket
+from tessera.activate.destinations.base import (
+    BatchResult,
+    Destination,
+    RowOp,
+    TokenBucket,
+    interruptible_sleep,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +110,7 @@ class WebhookDestination(Destination):
         backoff_max: float = 30.0,
         max_retry_after: float = 60.0,
         rate_limit: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = interruptible_sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(name)

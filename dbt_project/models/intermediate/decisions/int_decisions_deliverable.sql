@@ -59,7 +59,7 @@ joined as (
     inner join profiles as p on p.profile_id = d.profile_id
     inner join offers as o on o.offer_id = d.offer_id
     inner join offer_channels as oc on oc.offer_id = d.offer_id and oc.channel = d.channel
-    where d.arm <> 'holdout'
+    where d.is_deliverable  -- not the holdout, not held back by fatigue or quiet hours
 
 ),
 

@@ -1,16 +1,23 @@
--- Next best offer per profile and channel.
+-- Next best offer per profile and channel: the arbitration, in SQL in the warehouse.
 --
--- 1. Channels a profile can receive: an identifier for the channel and a current opt-in for the
---    channel's consent purpose (config/offers.yml: channels).
--- 2. Candidate offers: eligible (int_offer_eligibility), valid at the as-of time.
--- 3. Ranking per profile by expected value = propensity score x offer value, ties broken by
---    priority then offer id. The profile's global rank makes the same offer win on every channel
---    where it runs (omnichannel consistency); a channel the winner does not run on gets the next one.
--- 4. Experiment arm from a salted hash of the profile id: holdout (no marketing; the row records
---    what would have been sent), control (default experience) or treatment.
--- 5. Too little data, or no eligible offer for the channel: the channel's default offer.
-{{ config(materialized='table') }}
-
+-- 1. Eligibility: candidate offers (int_offer_eligibility) valid at the as-of time.
+-- 2. Consent and suppression: a channel needs its identifier and a current opt-in for the
+--    channel's consent purpose (config/offers.yml: channels); without it there is no row at all.
+-- 3. Frequency caps: an offer the customer already got cap_max times in cap_days is not a
+--    candidate; an offer whose global budget (stock) is used up is not a candidate (the stock left
+--    goes to the customers with the highest expected value for it). Then one fatigue budget per
+--    customer across all marketing channels (fatigue.max_touches in fatigue.window_days, touches
+--    from int_decision_touches) and quiet hours per channel hold back what would be sent.
+-- 4. Ranking per profile by expected value = propensity score x the offer's value for the
+--    profile, ties broken by priority then offer id. The profile's global rank makes the same
+--    offer win on every channel where it runs (omnichannel consistency); a channel the winner does
+--    not run on gets the next one.
+-- Experiment arm from a salted hash of the profile id: holdout (no marketing; the row records
+-- what would have been sent), control (default experience) or treatment; an offer's own
+-- control group (control_percent) gives some of its winners the default experience.
+-- Too little data, or no eligible offer for the channel: the channel's default offer.
+-- Every row carries its reason codes, the catalog/rules/model versions, the consent it relied on,
+-- and whether it may be delivered now (is_deliverable); int_decisions_deliverable sends only those.
 with profiles as (
 
     select * from {{ ref('dim_customer_profiles') }}
@@ -83,9 +90,23 @@ reachable as (
         p.profile_id,
         c.channel,
         c.consent_purpose,
-        k.occurred_at as consent_given_at
+        k.status as consent_status,
+        k.occurred_at as consent_given_at,
+        c.counts_toward_fatigue,
+        c.channel_rank,
+        coalesce(
+            case
+                when c.quiet_start_minute < c.quiet_end_minute
+                    then ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 >= c.quiet_start_minute and ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 < c.quiet_end_minute
+                else ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 >= c.quiet_start_minute or ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 < c.quiet_end_minute
+            end,
+            false
+        ) as in_quiet_hours
     from profiles as p
     cross join channels as c
+    cross join (
+        select {{ tessera_local_minute(tessera_as_of(), 0) }} as utc_minute
+    ) as q
     inner join consent as k
         on k.profile_id = p.profile_id
         and k.channel = c.channel
@@ -110,7 +131,10 @@ profile_context as (
         {{ tessera_bucket(dbt.concat(['x.salt', "':'", 'p.profile_id'])) }} as bucket,
         x.holdout_percent,
         x.control_percent,
-        x.rules_version
+        x.rules_version,
+        x.catalog_version,
+        x.experiment_name,
+        x.salt
     from profiles as p
     cross join experiment as x
     left join scores as s on s.profile_id = p.profile_id
@@ -138,15 +162,61 @@ baseline as (
 
 ),
 
-candidates as (
+touches as (
+
+    select * from {{ ref('int_decision_touches') }}
+
+),
+
+offer_touches as (
+
+    -- per profile and offer: touches inside the offer's cap window
+    select
+        t.profile_id,
+        t.offer_id,
+        count(*) as touches
+    from touches as t
+    inner join offers as o on o.offer_id = t.offer_id
+    where o.cap_max is not null
+      and t.touched_at >= {{ dbt.dateadd('day', '-o.cap_days', tessera_as_of()) }}
+    group by t.profile_id, t.offer_id
+
+),
+
+stock_used as (
+
+    -- customers who already got a budgeted offer (every exposure before this cycle)
+    select
+        t.offer_id,
+        count(distinct t.profile_id) as used
+    from touches as t
+    inner join offers as o on o.offer_id = t.offer_id
+    where o.budget is not null and t.touch_source = 'exposure'
+    group by t.offer_id
+
+),
+
+reachable_profiles as (
+
+    select distinct r.profile_id, oc.offer_id
+    from reachable as r
+    inner join offer_channels as oc on oc.channel = r.channel
+
+),
+
+eligible as (
 
     select
         e.profile_id,
         o.offer_id,
-        o.value,
+        coalesce(e.offer_value, o.value) as value,
         o.priority,
+        o.budget,
+        coalesce(u.used, 0) as stock_used,
         coalesce(a.score, b.avg_score) as score,
-        coalesce(a.score, b.avg_score) * o.value as expected_value
+        coalesce(a.score, b.avg_score) * coalesce(e.offer_value, o.value) as expected_value,
+        a.arm,
+        a.is_personalizable
     from eligibility as e
     inner join offers as o
         on o.offer_id = e.offer_id
@@ -155,6 +225,32 @@ candidates as (
         and (o.valid_to is null or o.valid_to > {{ tessera_as_of() }})
     inner join assigned as a on a.profile_id = e.profile_id
     cross join baseline as b
+    left join offer_touches as t on t.profile_id = e.profile_id and t.offer_id = e.offer_id
+    left join stock_used as u on u.offer_id = e.offer_id
+    where o.cap_max is null or coalesce(t.touches, 0) < o.cap_max
+
+),
+
+candidates as (
+
+    -- the global budget: the stock left goes to the treated, reachable customers with the highest
+    -- expected value for the offer (it is never exceeded; it can stay partly unused when some of
+    -- them win a better offer)
+    select *
+    from (
+        select
+            c.*,
+            case when c.budget is null then 0 else row_number() over (
+                partition by c.offer_id
+                order by
+                    case when c.arm = 'treatment' and c.is_personalizable and rp.profile_id is not null
+                        then 0 else 1 end,
+                    c.expected_value desc, c.profile_id
+            ) end as stock_rank
+        from eligible as c
+        left join reachable_profiles as rp on rp.profile_id = c.profile_id and rp.offer_id = c.offer_id
+    ) as s
+    where budget is null or stock_rank <= budget - stock_used
 
 ),
 
@@ -197,37 +293,30 @@ defaults as (
 
 ),
 
-decided as (
+chosen as (
 
     select
         r.profile_id,
         r.channel,
+        r.consent_purpose,
+        r.consent_status,
+        r.consent_given_at,
+        r.counts_toward_fatigue,
+        r.in_quiet_hours,
+        r.channel_rank,
         a.arm,
         a.model_version,
         a.rules_version,
-        r.consent_purpose,
-        r.consent_given_at,
-        case
-            when a.arm = 'control' or not a.is_personalizable or b.offer_id is null then d.offer_id
-            else b.offer_id
-        end as offer_id,
-        case
-            when a.arm = 'control' or not a.is_personalizable or b.offer_id is null then true
-            else false
-        end as is_default,
-        case
-            when a.arm = 'holdout' then 'holdout_no_marketing'
-            when a.arm = 'control' then 'control_default_experience'
-            when not a.is_personalizable then 'default_insufficient_data'
-            when b.offer_id is null then 'default_no_eligible_offer'
-            else 'top_expected_value'
-        end as reason_code,
+        a.catalog_version,
+        a.experiment_name,
+        a.salt,
+        a.is_personalizable,
         a.score,
-        case
-            when a.arm = 'control' or not a.is_personalizable or b.offer_id is null
-                then coalesce(a.score, 0.0) * d.value
-            else b.expected_value
-        end as expected_value
+        b.offer_id as best_offer_id,
+        b.expected_value as best_expected_value,
+        o.control_percent as best_control_percent,
+        d.offer_id as default_offer_id,
+        d.value as default_value
     from reachable as r
     inner join assigned as a on a.profile_id = r.profile_id
     inner join defaults as d on d.channel = r.channel
@@ -235,6 +324,105 @@ decided as (
         on b.profile_id = r.profile_id
         and b.channel = r.channel
         and b.pick = 1
+    left join offers as o on o.offer_id = b.offer_id
+
+),
+
+campaign_split as (
+
+    select
+        *,
+        case
+            when best_offer_id is null or coalesce(best_control_percent, 0) = 0 then null
+            when {{ tessera_bucket(dbt.concat(['salt', "':'", 'best_offer_id', "':'", 'profile_id'])) }}
+                < best_control_percent * 100 then 'campaign_control'
+            else 'campaign_treatment'
+        end as campaign_arm
+    from chosen
+
+),
+
+decided as (
+
+    select
+        *,
+        case
+            when arm = 'control' or not is_personalizable or best_offer_id is null
+                or campaign_arm = 'campaign_control' then true
+            else false
+        end as is_default,
+        case
+            when arm = 'holdout' then 'holdout_no_marketing'
+            when arm = 'control' then 'control_default_experience'
+            when not is_personalizable then 'default_insufficient_data'
+            when best_offer_id is null then 'default_no_eligible_offer'
+            when campaign_arm = 'campaign_control' then 'campaign_control_default'
+            else 'top_expected_value'
+        end as choice_reason
+    from campaign_split
+
+),
+
+valued as (
+
+    select
+        *,
+        case when is_default then default_offer_id else best_offer_id end as offer_id,
+        case
+            when is_default then coalesce(score, 0.0) * default_value
+            else best_expected_value
+        end as expected_value
+    from decided
+
+),
+
+history as (
+
+    select
+        t.profile_id,
+        count(*) as touches_in_window
+    from touches as t
+    inner join channels as c on c.channel = t.channel and c.counts_toward_fatigue
+    cross join experiment as x
+    where x.fatigue_max_touches is not null
+      and t.touched_at >= {{ dbt.dateadd('day', '-x.fatigue_window_days', tessera_as_of()) }}
+    group by t.profile_id
+
+),
+
+fatigue_ranked as (
+
+    -- the marketing rows that would go out now compete for what is left of the fatigue budget:
+    -- highest expected value first, then the channel's rank
+    select
+        v.*,
+        coalesce(h.touches_in_window, 0) as touches_in_window,
+        x.fatigue_max_touches,
+        case
+            when v.arm <> 'holdout' and v.counts_toward_fatigue and not v.in_quiet_hours
+                then row_number() over (
+                    partition by v.profile_id,
+                        (v.arm <> 'holdout' and v.counts_toward_fatigue and not v.in_quiet_hours)
+                    order by v.expected_value desc, v.channel_rank, v.channel
+                )
+        end as touch_order
+    from valued as v
+    cross join experiment as x
+    left join history as h on h.profile_id = v.profile_id
+
+),
+
+suppressed as (
+
+    select
+        *,
+        case
+            when arm = 'holdout' then null
+            when in_quiet_hours then 'deferred_quiet_hours'
+            when touch_order is not null and fatigue_max_touches is not null
+                and touches_in_window + touch_order > fatigue_max_touches then 'suppressed_fatigue'
+        end as suppression_reason
+    from fatigue_ranked
 
 ),
 
@@ -249,16 +437,24 @@ final as (
         channel,
         offer_id,
         is_default,
+        arm <> 'holdout' and suppression_reason is null as is_deliverable,
         arm,
-        reason_code,
+        campaign_arm,
+        experiment_name,
+        coalesce(suppression_reason, choice_reason) as reason_code,
+        {{ dbt.concat(["choice_reason", "coalesce(',' || suppression_reason, '')"]) }} as reason_codes,
         score,
         expected_value,
         model_version,
         rules_version,
+        catalog_version,
         consent_purpose,
+        consent_status,
         consent_given_at,
+        touches_in_window,
+        fatigue_max_touches,
         {{ tessera_as_of() }} as decided_at
-    from decided
+    from suppressed
 
 )
 

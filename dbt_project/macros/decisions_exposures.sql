@@ -1,0 +1,36 @@
+{#
+  tessera_exposures(): the exposure log (experiments.exposures), written by the Dagster asset
+  decisions/exposure_log from what the syncs acknowledged (tessera_sync.sync_state). Before the
+  first sync has run the table does not exist yet; then this is an empty relation of the same shape.
+#}
+{% macro tessera_exposures() -%}
+    {%- set relation = none -%}
+    {%- if execute -%}
+        {%- set relation = adapter.get_relation(database=target.database, schema='experiments', identifier='exposures') -%}
+    {%- endif -%}
+    {%- if relation is not none -%}
+        (select profile_id, channel, offer_id, decision_id, arm, decided_at, exposed_at from {{ relation }})
+    {%- else -%}
+        (select
+            cast(null as {{ dbt.type_string() }}) as profile_id,
+            cast(null as {{ dbt.type_string() }}) as channel,
+            cast(null as {{ dbt.type_string() }}) as offer_id,
+            cast(null as {{ dbt.type_string() }}) as decision_id,
+            cast(null as {{ dbt.type_string() }}) as arm,
+            cast(null as {{ dbt.type_timestamp() }}) as decided_at,
+            cast(null as {{ dbt.type_timestamp() }}) as exposed_at
+         where 1 = 0)
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  tessera_local_minute(ts, offset_minutes): minutes after local midnight of a UTC timestamp.
+#}
+{% macro tessera_local_minute(ts, offset_minutes) -%}
+    (
+        (
+            (extract(hour from {{ ts }}) * 60 + extract(minute from {{ ts }}) + {{ offset_minutes }})
+            % 1440 + 1440
+        ) % 1440
+    )
+{%- endmacro %}
