@@ -22,7 +22,7 @@ from dagster_project.ml import ml_assets  # noqa: E402
 from dagster_project.quality import quality_checks  # noqa: E402
 from dagster_project.resources import build_resources  # noqa: E402
 from dagster_project.schedules import jobs, schedules  # noqa: E402
-from dagster_project.transform import transform_assets  # noqa: E402
+from dagster_project.transform.assets import transform_assets  # noqa: E402
 
 defs = Definitions(
     assets=[*ingest_assets, *transform_assets, *ml_assets, *decide_assets, *activation_assets],

@@ -144,6 +144,7 @@ def _model(fitted: CLVFit, data: pd.DataFrame):
 
         cls = clv.BetaGeoModel if fitted.kind == "bgnbd" else clv.ParetoNBDModel
         model = cls(data=data)
+        model.build_model(data)
         model.idata = az.from_dict(posterior={k: np.array([[v]]) for k, v in fitted.params.items()})
     return model
 

@@ -57,7 +57,7 @@ def _build_one(sync: SyncConfig, destination_type: str, config_dir: Path | None)
             f"acked={result.rows_acked} rejected={result.rows_rejected} "
             f"skipped_consent={result.rows_skipped_consent} error={result.error}"
         )
-        if result.status == "partial":
+        if result.status in ("partial", "interrupted"):
             context.log.warning(f"sync {sync.name} partially delivered: {result.error}")
         return dg.MaterializeResult(
             metadata={
@@ -73,6 +73,12 @@ def _build_one(sync: SyncConfig, destination_type: str, config_dir: Path | None)
                 "rows_rejected": result.rows_rejected,
                 "rows_skipped_consent": result.rows_skipped_consent,
                 "rows_unacked": result.rows_unacked,
+                "rows_dead_lettered": result.rows_dead_lettered,
+                "rows_held_dead_letter": result.rows_held_dead_letter,
+                "rows_blocked_at_send": result.rows_blocked_at_send,
+                "retries": result.retries,
+                "batches": result.batches,
+                "diff_s": dg.FloatMetadataValue(result.diff_s),
                 "duration_s": dg.FloatMetadataValue(result.duration_s),
                 "error": result.error or "",
             }

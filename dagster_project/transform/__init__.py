@@ -1,3 +1,5 @@
-from dagster_project.transform.assets import transform_assets
+"""dbt models as assets (assets.py), the dbt project and its preparation (project.py).
 
-__all__ = ["transform_assets"]
+Nothing is imported here: preparing the dbt manifest (project.py) must work before the assets,
+which read that manifest, can be defined.
+"""

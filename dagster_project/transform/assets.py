@@ -100,8 +100,14 @@ def identity_record_profiles(context: AssetExecutionContext):
             "merges": stats["merges"],
             "splits": stats["splits"],
             "multi_record_profiles": stats["multi_record_profiles"],
+            "deterministic_links": stats["deterministic_links"],
+            "probabilistic_links": stats["probabilistic_links"],
+            "match_threshold": MetadataValue.float(float(stats["threshold"] or 0.0)),
+            "links_refused_by_limits": stats["links_refused_by_limits"],
             "hub_values_quarantined": stats["hub_values_quarantined"],
+            "clusters_over_size_limit": MetadataValue.json(stats["clusters_over_size_limit"]),
             "largest_clusters": MetadataValue.json(stats["largest_clusters"]),
+            "timings_s": MetadataValue.json(stats["timings_s"]),
             "run_id": stats["run_id"],
         }
     )

@@ -34,3 +34,14 @@
         ) % 1440
     )
 {%- endmacro %}
+
+{#
+  tessera_exists(relation): whether a ref()/source() relation exists in the warehouse now. Lets a
+  measurement model build empty (rather than fail) when the decisions stage has not run yet.
+#}
+{% macro tessera_exists(relation) -%}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(load_relation(relation) is not none) }}
+{%- endmacro %}

@@ -251,7 +251,7 @@ def _plan(
         ),
         upserts AS (
             SELECT v.record_key, v.payload_json, v.row_hash, v.consent_ok, v.profile_id, v.email, v.phone,
-                   st.row_hash AS prev_hash, NULL::VARCHAR AS prev_payload,
+                   st.row_hash AS prev_hash, st.prev_payload,
                    CASE WHEN st.record_key IS NULL OR st.op IN ('delete', 'uncertain') THEN 'added'
                         WHEN $full_resync OR st.uncertain OR st.row_hash IS DISTINCT FROM v.row_hash THEN 'changed'
                    END AS change
@@ -520,7 +520,7 @@ def run_sync(
 
 def _fetch_batch(conn: duckdb.DuckDBPyConnection, seq_from: int, seq_to: int) -> list[RowOp]:
     return [
-        RowOp(op, key, ik, raw_fields=payload, previous=json.loads(prev) if prev else None)
+        RowOp(op, key, ik, raw_fields=payload, previous_raw=prev)
         for key, op, ik, payload, prev in conn.execute(
             f"SELECT record_key, op, idempotency_key, payload_json, prev_payload FROM {PLAN} "
             "WHERE seq > ? AND seq <= ? ORDER BY seq",

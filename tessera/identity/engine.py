@@ -15,6 +15,7 @@ The input is a pandas DataFrame whose columns are roles (see ``tessera.identity.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ from tessera.identity.stable import assign_profile_ids
 
 log = logging.getLogger(__name__)
 
+ROLE_COL = {"first_name": "fn", "last_name": "ln", "date_of_birth": "dob", "address_line_2": "addr2"}
 CODE_ROLES = ("national_id", "customer_id", "loyalty_id", "device_id", "crm_id", "street_number", "postcode")
 
 
@@ -162,7 +164,7 @@ def _normalize(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, config: Resolve
 
 
 def _value_expr(roles: tuple[str, ...]) -> str:
-    cols = [("fn" if r == "first_name" else "ln" if r == "last_name" else r) for r in roles]
+    cols = [ROLE_COL.get(r, r) for r in roles]
     if len(cols) == 1:
         return f"{cols[0]}::varchar"
     return "case when " + " and ".join(f"{c} is not null" for c in cols) + " then concat_ws('|', " + ", ".join(
@@ -223,7 +225,10 @@ def _comparisons(present: set[str]):
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    C = cll.CustomLevel
+    def C(sql: str, label: str | None = None):
+        # Splink's custom levels name the two sides col_l and col_r
+        return cll.CustomLevel(re.sub(r"\b([lr])\.([a-z_]+)", r"\2_\1", sql), label)
+
     comps = []
     if {"fn", "ln"} & present:
         comps.append(cl.CustomComparison(output_column_name="name", comparison_levels=[
@@ -323,8 +328,7 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
     t0 = time.perf_counter()
     labels = uf.labels()
     con.register("det_df", pd.DataFrame({"idx": np.arange(len(labels), dtype=np.int64), "det": labels}))
-    pres = {("fn" if r == "first_name" else "ln" if r == "last_name" else "street" if r == "street" else
-             "city" if r == "city" else "dob" if r == "date_of_birth" else r) for r in present}
+    pres = {ROLE_COL.get(r, r) for r in present}
     if "full_name" in present:
         pres |= {"fn", "ln"}
     keys = _blocking_keys(pres)
@@ -334,17 +338,29 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
     key_exprs = []
     for name, cols in keys.items():
         if cols == ["lnfn"]:
-            e = "case when fn is not null and ln is not null then least(fn, ln) || '|' || greatest(fn, ln) end"
+            e = "case when fn is not null and ln is not null then hash(least(fn, ln), greatest(fn, ln)) end"
         else:
-            e = _value_expr(tuple(cols))
+            e = ("case when " + " and ".join(f"{c} is not null" for c in cols) + " then hash("
+                 + ", ".join(cols) + ") end")
         key_exprs.append((name, e))
     inner = ", ".join(f"{e} as {n}" for n, e in key_exprs)
-    outer = ", ".join(f"case when count(*) over (partition by {n}) <= {cap} then {n} end as {n}" for n, _ in key_exprs)
+    con.execute(f"create or replace temp table prob_keys as select r.*, d.det, {inner} from recs r join det_df d using (idx)")
+    # a blocking key shared by more than max_block_size records generates no pairs (stays tractable)
+    outer = []
+    for n, _ in key_exprs:
+        con.execute(f"create or replace temp table big_{n} as select {n} as k from prob_keys where {n} is not null "
+                    f"group by {n} having count(*) > {cap}")
+        if con.execute(f"select count(*) from big_{n}").fetchone()[0]:
+            outer.append(f"case when {n} in (select k from big_{n}) then null else {n} end as {n}")
+        else:
+            outer.append(n)
     con.execute(
-        f"create or replace temp table prob_recs as select * exclude ({', '.join(n for n, _ in key_exprs)}), {outer} "
-        f"from (select r.*, d.det, {inner} from recs r join det_df d using (idx))"
+        f"create or replace temp table prob_recs as select * exclude ({', '.join(n for n, _ in key_exprs)}), "
+        f"{', '.join(outer)} from prob_keys"
     )
+    con.execute("drop table prob_keys")
     con.unregister("det_df")
+    timings["blocking_keys"] = time.perf_counter() - t0
     comps = _comparisons(pres)
     if len(comps) < 2:
         return {"probabilistic_links": 0, "threshold": None, "candidate_pairs": 0}
@@ -368,15 +384,16 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
         linker.training.estimate_probability_two_random_records_match(prior_rules[:2] or [blocking[0]], recall=0.8)
     except Exception:  # noqa: BLE001 - too few matches to estimate: keep Splink's default prior
         log.info("prior not estimated; Splink's default is used")
-    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
-    timings["train_u"] = time.perf_counter() - t0
+    timings["train_prior"] = time.perf_counter() - t0 - timings["blocking_keys"]
+    linker.training.estimate_u_using_random_sampling(max_pairs=3e5, seed=1, min_count_per_level=None, num_chunks=1)
+    timings["train_u"] = time.perf_counter() - t0 - timings["blocking_keys"] - timings["train_prior"]
     em_rules = [k for k in ("bk_ln_dob", "bk_fn_ln_pc", "bk_no_st_pc", "bk_fn_ln", "bk_email") if k in keys]
     for k in em_rules[:2]:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(block_on(k), estimate_without_term_frequencies=True)
         except Exception as exc:  # noqa: BLE001
             log.info("EM on %s failed: %s", k, exc)
-    timings["train_em"] = time.perf_counter() - t0 - timings["train_u"]
+    timings["train_em"] = time.perf_counter() - t0 - timings["train_u"] - timings["train_prior"] - timings["blocking_keys"]
     t1 = time.perf_counter()
     preds = linker.inference.predict(threshold_match_probability=0.05)
     pairs = con.execute(
@@ -424,7 +441,7 @@ def resolve(df: pd.DataFrame, config: ResolverConfig, previous: pd.DataFrame | N
         index = {r: i for i, r in enumerate(record_ids)}
         uf = _UnionFind(n, dict(config.limits))
         for role, lim in config.limits.items():
-            col = {"first_name": "fn", "last_name": "ln"}.get(role, role)
+            col = ROLE_COL.get(role, role)
             if role not in present:
                 continue
             for i, v in con.execute(f"select idx, {col}::varchar from recs where {col} is not null").fetchall():

@@ -37,11 +37,6 @@ def assign_profile_ids(
     """
     record_ids = np.asarray(record_ids).astype(str)
     labels = np.asarray(labels)
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    bounds = np.flatnonzero(np.diff(sorted_labels)) + 1
-    groups = np.split(order, bounds) if len(order) else []
-
     prev_map: dict[str, str] = {}
     if previous is not None and len(previous):
         prev_map = dict(zip(previous["record_id"].astype(str), previous["profile_id"].astype(str)))
@@ -49,16 +44,23 @@ def assign_profile_ids(
     history: list[dict] = []
     comp_of_label: dict = {}
     if not prev_map:
+        frame = pd.DataFrame({"record_id": record_ids, "label": labels})
+        anchors = frame.groupby("label", sort=False)["record_id"].agg(["min", "size"])
         taken: set[str] = set()
-        ids = np.empty(len(record_ids), dtype=object)
-        for g in groups:
-            anchor = min(record_ids[g])
-            pid = new_profile_id(anchor, taken)
+        pids = []
+        for a in anchors["min"].tolist():
+            pid = new_profile_id(a, taken)
             taken.add(pid)
-            ids[g] = pid
-            history.append(dict(profile_id=pid, change_type="created", related_profile_id=None, record_count=len(g)))
-        return ids, pd.DataFrame(history, columns=HISTORY_COLUMNS)
+            pids.append(pid)
+        pid_of = pd.Series(pids, index=anchors.index)
+        ids = pid_of.reindex(labels).to_numpy(dtype=object)
+        history_df = pd.DataFrame({"profile_id": pids, "change_type": "created", "related_profile_id": None,
+                                   "record_count": anchors["size"].to_numpy()}, columns=HISTORY_COLUMNS)
+        return ids, history_df
 
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    groups = np.split(order, bounds) if len(order) else []
     members = {i: g for i, g in enumerate(groups)}
     anchor = {i: min(record_ids[g]) for i, g in members.items()}
     comp_prev: dict[int, Counter] = {}

@@ -20,7 +20,13 @@ import duckdb
 import pandas as pd
 
 from tessera import paths
-from tessera.identity.deterministic import IdentityConfig, load_identity_config, resolve_components
+from tessera.identity.config import ResolverConfig, load_config
+from tessera.identity.engine import resolve
+
+
+def load_warehouse_config(config_dir: Path | None = None) -> ResolverConfig:
+    path = (config_dir or paths.config_dir()) / "identity.yml"
+    return load_config(path) if path.exists() else ResolverConfig()
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -33,10 +39,10 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
 
 
 def run_identity_resolution(
-    warehouse: Path | None = None, config: IdentityConfig | None = None
+    warehouse: Path | None = None, config: ResolverConfig | None = None
 ) -> dict:
     """Resolve identities in the warehouse and return the run's statistics."""
-    config = config or load_identity_config()
+    config = config or load_warehouse_config()
     run_id = uuid.uuid4().hex
     now = datetime.now(UTC).replace(tzinfo=None)
     con = duckdb.connect(str(warehouse or paths.warehouse_path()))
@@ -45,21 +51,22 @@ def run_identity_resolution(
             if not _table_exists(con, schema, table):
                 raise RuntimeError(f"{schema}.{table} does not exist: build the dbt identity models first")
         records = con.execute(
-            "select record_id, source from intermediate.int_identity__records order by record_id"
-        ).df()
-        identifiers = con.execute(
-            "select record_id, id_type, id_value from intermediate.int_identifiers_unioned"
+            "select r.record_id, r.source, r.first_name, r.last_name, r.full_name, r.email, r.phone, r.customer_id, "
+            "r.loyalty_id, r.device_id, r.date_of_birth, r.street, r.city, r.postcode, r.country, r.updated_at, "
+            "c.crm_id from intermediate.int_identity__records r left join ("
+            "  select record_id, min(id_value) as crm_id from intermediate.int_identifiers_unioned "
+            "  where id_type = 'crm_id' group by record_id) c using (record_id) order by r.record_id"
         ).df()
         previous = (
             con.execute("select record_id, profile_id from identity.record_profiles").df()
             if _table_exists(con, "identity", "record_profiles")
             else None
         )
-        result = resolve_components(records, identifiers, previous, config)
+        result = resolve(records, config, previous)
 
         assignments = result.assignments.assign(resolved_at=now)
         history = result.history.assign(run_id=run_id, changed_at=now)
-        hubs = result.hubs
+        hubs = result.quarantined
         stats = dict(result.stats, run_id=run_id, resolved_at=now.isoformat())
 
         con.execute("create schema if not exists identity")

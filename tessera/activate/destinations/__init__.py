@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from tessera.activate import config as cfg
 from tessera.activate.destinations.base import (
     BatchResult,
@@ -25,9 +28,7 @@ __all__ = [
 ]
 
 
-def build_destination(
-    config: cfg.FileOutboxDestination | cfg.WebhookDestination, *, rate_limit: float | None = None
-) -> Destination:
+def build_destination(config: cfg.AnyDestination, *, rate_limit: float | None = None) -> Destination:
     """Instantiate a destination, reading its URL/secret from the environment now.
 
     Raises ``DestinationNotConfigured`` when a required environment variable is unset.
@@ -56,4 +57,68 @@ def build_destination(
             max_retry_after=config.max_retry_after,
             rate_limit=rate_limit,
         )
+    if isinstance(config, cfg.AudienceFileDestination):
+        from tessera.activate.destinations.audience import AudienceFileDestination
+
+        return AudienceFileDestination(
+            config.name,
+            config.resolved_path(),
+            email_field=config.email_field,
+            phone_field=config.phone_field,
+            default_country_code=config.default_country_code,
+        )
+    if isinstance(config, cfg.SmtpDestination):
+        host = config.host()
+        if not host:
+            raise DestinationNotConfigured(
+                f"destination {config.name!r}: environment variable {config.host_env} (SMTP host) is not set"
+            )
+        from tessera import paths
+        from tessera.activate.destinations.smtp import SmtpDestination
+
+        body = config.body
+        if config.template_file:
+            template = Path(config.template_file).expanduser()
+            if not template.is_absolute():
+                template = paths.config_dir() / template
+            body = template.read_text(encoding="utf-8")
+        return SmtpDestination(
+            config.name,
+            host,
+            config.port(),
+            from_address=config.from_address,
+            to_field=config.to_field,
+            subject=config.subject,
+            body=body,
+            ledger=config.resolved_ledger(),
+            username=os.environ.get(config.username_env) if config.username_env else None,
+            password=os.environ.get(config.password_env) if config.password_env else None,
+            starttls=config.starttls,
+            timeout=config.timeout,
+        )
+    if isinstance(config, cfg.PostgresDestination):
+        dsn = config.dsn()
+        if not dsn:
+            raise DestinationNotConfigured(
+                f"destination {config.name!r}: environment variable {config.dsn_env} (PostgreSQL DSN) is not set"
+            )
+        from tessera.activate.destinations.postgres import PostgresDestination
+
+        return PostgresDestination(
+            config.name,
+            dsn,
+            config.table,
+            config.key_column,
+            create_table=config.create_table,
+            connect_timeout=config.connect_timeout,
+        )
+    if isinstance(config, cfg.RedisDestination):
+        url = config.url()
+        if not url:
+            raise DestinationNotConfigured(
+                f"destination {config.name!r}: environment variable {config.url_env} (Redis URL) is not set"
+            )
+        from tessera.activate.destinations.redis_store import RedisDestination
+
+        return RedisDestination(config.name, url, key_prefix=config.key_prefix, ttl_seconds=config.ttl_seconds)
     raise TypeError(f"unknown destination config {config!r}")

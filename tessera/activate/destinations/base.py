@@ -26,7 +26,7 @@ class RowOp:
     destinations that forward JSON (webhook, file outbox) never decode and re-encode each row.
     """
 
-    __slots__ = ("op", "key", "idempotency_key", "_fields", "_raw", "previous")
+    __slots__ = ("op", "key", "idempotency_key", "_fields", "_raw", "_previous", "_previous_raw")
 
     def __init__(
         self,
@@ -37,6 +37,7 @@ class RowOp:
         *,
         raw_fields: str | None = None,
         previous: dict[str, Any] | None = None,
+        previous_raw: str | None = None,
     ) -> None:
         self.op = op
         self.key = key
@@ -45,8 +46,16 @@ class RowOp:
         """Deterministic hash of (sync name, record key, row hash): the same change always has the same key."""
         self._fields = fields
         self._raw = raw_fields
-        self.previous = previous
-        """For deletes: the fields last acknowledged for this key (e.g. to hash an audience member out)."""
+        self._previous = previous
+        self._previous_raw = previous_raw
+
+    @property
+    def previous(self) -> dict[str, Any] | None:
+        """For deletes and changes: the fields last acknowledged for this key (e.g. to take an
+        audience member's old hashed email out); ``None`` for new rows."""
+        if self._previous is None and self._previous_raw:
+            self._previous = json.loads(self._previous_raw)
+        return self._previous
 
     @property
     def fields(self) -> dict[str, Any]:
