@@ -56,8 +56,18 @@ class GraphRun:
     errors: list[str] = field(default_factory=list)
 
 
-def run_graph(job_name: str = "tessera_full_graph", *, prepare: bool = True, ephemeral: bool = False) -> GraphRun:
-    """Prepare the dbt project and execute a Dagster job in this process."""
+def run_graph(
+    job_name: str = "tessera_full_graph",
+    *,
+    prepare: bool = True,
+    ephemeral: bool = False,
+    log_level: str | None = None,
+) -> GraphRun:
+    """Prepare the dbt project and execute a Dagster job in this process.
+
+    ``log_level`` is the console level of Dagster's logs (default ``TESSERA_LOG_LEVEL`` or INFO);
+    every event is still stored in the Dagster instance for the UI.
+    """
     quiet_environment()
     paths.ensure_dirs()
     os.environ.setdefault("TESSERA_WAREHOUSE", str(paths.warehouse_path()))
@@ -77,7 +87,9 @@ def run_graph(job_name: str = "tessera_full_graph", *, prepare: bool = True, eph
         ensure_dagster_home()
         instance = DagsterInstance.get()
     with instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        level = (log_level or os.environ.get("TESSERA_LOG_LEVEL") or "INFO").upper()
+        run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=run_config)
         wall = time.perf_counter() - started
         entries = instance.all_logs(result.run_id)
 
@@ -97,7 +109,10 @@ def run_graph(job_name: str = "tessera_full_graph", *, prepare: bool = True, eph
             if event.event_type == DagsterEventType.STEP_FAILURE:
                 failed.append(key)
                 if event.step_failure_data and event.step_failure_data.error:
-                    errors.append(f"{key}: {event.step_failure_data.error.message.strip()}")
+                    error = event.step_failure_data.error
+                    while error.cause is not None:  # the root cause says what went wrong
+                        error = error.cause
+                    errors.append(f"{key}: {error.message.strip()}")
     stages: dict[str, float] = defaultdict(float)
     group_of = _step_groups(defs, job_name)
     for key, secs in steps.items():

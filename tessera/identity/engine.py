@@ -149,6 +149,8 @@ def _normalize(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, config: Resolve
         con.register(f"{role}_map", m)
     groups = name_groups()
     fn_vals = [v for (v,) in con.execute("select distinct fn from recs0 where fn is not null").fetchall()]
+    if not fn_vals:
+        fn_vals = ["\x00"]  # keeps the column types when no record has a first name
     fn_map = pd.DataFrame({"fn": fn_vals, "fn_group": [sorted(groups.get(v, {v})) for v in fn_vals]})
     con.register("fn_map", fn_map)
     con.execute(

@@ -56,11 +56,15 @@ class FaultServer:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        # every kind of fault shows up early, whatever the seed; then at random
+        self.script = ["drop_after", "ok", "429", "500", "drop_before", "ok", "503", "slow", "drop_after"]
 
     def pick(self) -> str:
         with self.lock:
             if self.force:
                 fault = self.force
+            elif self.faults and self.script:
+                fault = self.script.pop(0)
             elif self.faults:
                 fault = self.rng.choices(list(FAULTS), weights=list(FAULTS.values()))[0]
             else:
