@@ -27,52 +27,26 @@ PASS_3 = "path:seeds path:models/intermediate/decisions path:models/marts/decisi
 PASS_4 = "path:models/marts/measurement"
 
 
-def _build(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+def _dbt_pass(name: str, select: str):
+    """One dbt invocation (`dbt build --select ...`) as a multi-asset; its tests become checks."""
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        select=select,
+        dagster_dbt_translator=TRANSLATOR,
+        name=name,
+    )
+    def _assets(context: AssetExecutionContext, dbt: DbtCliResource):
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return _assets
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=PASS_1,
-    dagster_dbt_translator=TRANSLATOR,
-    name="dbt_staging_and_identity_inputs",
-)
-def dbt_staging_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt)
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=PASS_2,
-    dagster_dbt_translator=TRANSLATOR,
-    name="dbt_profiles_segments_analytics",
-)
-def dbt_marts_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt)
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=PASS_3,
-    dagster_dbt_translator=TRANSLATOR,
-    name="dbt_decisions_and_sync_models",
-)
-def dbt_decisions_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt)
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=PASS_4,
-    dagster_dbt_translator=TRANSLATOR,
-    name="dbt_measurement",
-)
-def dbt_measurement_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    yield from _build(context, dbt)
+dbt_staging_assets = _dbt_pass("dbt_staging_and_identity_inputs", PASS_1)
+dbt_marts_assets = _dbt_pass("dbt_profiles_segments_analytics", PASS_2)
+dbt_decisions_assets = _dbt_pass("dbt_decisions_and_sync_models", PASS_3)
+dbt_measurement_assets = _dbt_pass("dbt_measurement", PASS_4)
 
 
 def _model_key(name: str):
