@@ -122,8 +122,7 @@ def main() -> None:
 
 def diff_bench(root: Path, rows: int) -> None:
     """Diff time for ``rows`` rows against an acknowledged state of the same size, 1% changed."""
-    from tessera.activate import SyncConfig, run_sync, state
-    from tessera.activate import engine
+    from tessera.activate import SyncConfig, engine, run_sync, state
 
     wh = root / "diff.duckdb"
     t = time.monotonic()

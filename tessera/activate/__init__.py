@@ -21,14 +21,14 @@ from tessera.activate.config import (
 )
 from tessera.activate.engine import (
     SyncError,
+    SyncRunResult,
+    SyncSourceMissing,
     add_suppression,
     dead_letters,
     replay_dead_letters,
-    stop_on_signals,
-    SyncRunResult,
-    SyncSourceMissing,
     reset_sync_state,
     run_sync,
+    stop_on_signals,
     sync_list,
     sync_status,
 )
@@ -42,13 +42,13 @@ __all__ = [
     "SyncSourceMissing",
     "add_suppression",
     "dead_letters",
-    "replay_dead_letters",
-    "stop_on_signals",
     "get_sync",
     "load_destinations",
     "load_syncs",
+    "replay_dead_letters",
     "reset_sync_state",
     "run_sync",
+    "stop_on_signals",
     "sync_list",
     "sync_status",
 ]

@@ -441,6 +441,9 @@ def run_sync(
     conn = duckdb.connect(str(wh))
     owned: Destination | None = None
     try:
+        # Every batch commit is durable in the WAL (fsynced); checkpointing the WAL into the file
+        # every few batches would dominate the run, so it happens when the connection closes.
+        conn.execute("SET checkpoint_threshold = '4GB'")
         state.ensure_tables(conn)
         if not dry_run:
             # a previous run of this sync that was killed left its acknowledged batches in the journal
@@ -509,24 +512,73 @@ def run_sync(
     finally:
         if owned is not None:
             owned.close()
-        for table in (PLAN, DIFF, CANDIDATES):
+        for statement in [*(f"DROP TABLE IF EXISTS {t}" for t in (PLAN, DIFF, CANDIDATES)), "RESET checkpoint_threshold"]:
             try:
-                conn.execute(f"DROP TABLE IF EXISTS {table}")
+                conn.execute(statement)
             except duckdb.Error:
                 pass
         conn.close()
     return result
 
 
-def _fetch_batch(conn: duckdb.DuckDBPyConnection, seq_from: int, seq_to: int) -> list[RowOp]:
-    return [
-        RowOp(op, key, ik, raw_fields=payload, previous_raw=prev)
-        for key, op, ik, payload, prev in conn.execute(
-            f"SELECT record_key, op, idempotency_key, payload_json, prev_payload FROM {PLAN} "
-            "WHERE seq > ? AND seq <= ? ORDER BY seq",
-            [seq_from, seq_to],
-        ).fetchall()
-    ]
+class _PlanReader:
+    """Reads the plan in chunks of several batches (one query per chunk, not per batch)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, batch_size: int) -> None:
+        self.conn = conn
+        self.chunk = batch_size * max(1, 50_000 // batch_size)
+        self._lo = self._hi = 0
+        self._rows: list[tuple[Any, ...]] = []
+
+    def get(self, seq_from: int, seq_to: int) -> list[RowOp]:
+        if not (self._lo <= seq_from and seq_to <= self._hi):
+            self._lo, self._hi = seq_from, max(seq_to, seq_from + self.chunk)
+            self._rows = self.conn.execute(
+                f"""SELECT seq, record_key, op, idempotency_key, payload_json, prev_payload,
+                           '{{"op":"' || op || '","key":' || CAST(to_json(record_key) AS VARCHAR)
+                           || ',"idempotency_key":"' || idempotency_key || '","fields":'
+                           || coalesce(payload_json, '{{}}') || '}}' AS wire
+                    FROM {PLAN} WHERE seq > ? AND seq <= ? ORDER BY seq""",
+                [self._lo, self._hi],
+            ).fetchall()
+        first = seq_from - self._lo
+        return [
+            RowOp(op, key, ik, raw_fields=payload, previous_raw=prev, wire=wire)
+            for _, key, op, ik, payload, prev, wire in self._rows[first : first + (seq_to - seq_from)]
+        ]
+
+
+@dataclass
+class _Batch:
+    number: int
+    seq_from: int
+    seq_to: int
+    rows: list[RowOp]
+    blocked: dict[str, str]
+
+
+def _prepare(
+    conn: duckdb.DuckDBPyConnection,
+    sync: SyncConfig,
+    reader: _PlanReader,
+    result: SyncRunResult,
+    number: int,
+    as_of: datetime,
+) -> _Batch | None:
+    """Fetch batch ``number`` and re-check consent/suppression for it, just before it is sent."""
+    seq_from = number * sync.batch_size
+    if seq_from >= result.rows_planned:
+        return None
+    seq_to = seq_from + sync.batch_size
+    rows = reader.get(seq_from, seq_to)
+    blocked: dict[str, str] = {}
+    if sync.consent is not None:
+        blocked = send_time_blocked(conn, sync.consent, PLAN, seq_from, seq_to, as_of)
+        if blocked:
+            rows = [row for row in rows if row.key not in blocked]
+            result.rows_skipped_consent += len(blocked)
+            result.rows_blocked_at_send += len(blocked)
+    return _Batch(number, seq_from, seq_to, rows, blocked)
 
 
 def _send(
@@ -536,32 +588,22 @@ def _send(
     budget = RetryBudget(sync.retry_budget)
     destination.retry_budget = budget
     as_of = paths.as_of()
+    track_inflight = sync.mode != "insert"  # insert mode never re-sends nor deletes a delivered key
     has_rejections = bool(
         conn.execute(f"SELECT count(*) FROM {state.REJECTIONS} WHERE sync_name = ?", [sync.name]).fetchone()[0]  # type: ignore[index]
     )
-    for batch_no, seq_from in enumerate(range(0, result.rows_planned, sync.batch_size)):
+    reader = _PlanReader(conn, sync.batch_size)
+    batch = _prepare(conn, sync, reader, result, 0, as_of)
+    if batch is not None and batch.rows and track_inflight:
+        state.record_inflight(
+            conn, run_id=result.run_id, sync_name=sync.name, plan_table=PLAN,
+            seq_from=batch.seq_from, seq_to=batch.seq_to, skip_keys=sorted(batch.blocked),
+        )
+    while batch is not None:
         if STOP.is_set():
             raise SyncInterrupted("stop requested (SIGTERM/SIGINT); every acknowledged batch is committed")
-        seq_to = seq_from + sync.batch_size
-        rows = _fetch_batch(conn, seq_from, seq_to)
-        blocked: dict[str, str] = {}
-        if sync.consent is not None:
-            blocked = send_time_blocked(conn, sync.consent, PLAN, seq_from, seq_to, as_of)
-            if blocked:
-                rows = [row for row in rows if row.key not in blocked]
-                result.rows_skipped_consent += len(blocked)
-                result.rows_blocked_at_send += len(blocked)
-        batch_id = f"{result.run_id}-{batch_no:05d}"
-        if rows and sync.mode != "insert":
-            state.record_inflight(
-                conn,
-                run_id=result.run_id,
-                sync_name=sync.name,
-                plan_table=PLAN,
-                seq_from=seq_from,
-                seq_to=seq_to,
-                skip_keys=sorted(blocked),
-            )
+        rows, blocked = batch.rows, batch.blocked
+        batch_id = f"{result.run_id}-{batch.number:05d}"
         if rows:
             try:
                 outcome = destination.send_batch(sync.name, batch_id, rows)
@@ -585,20 +627,29 @@ def _send(
         result.rows_acked += len(acked)
         result.rows_rejected += len(rejected)
         result.retries = budget.used
+        # the next batch is prepared (consent re-checked) now, and recorded as in flight in the
+        # same transaction that commits this one
+        upcoming = None
+        if not outcome.error and not STOP.is_set():
+            upcoming = _prepare(conn, sync, reader, result, batch.number + 1, as_of)
+        inflight_next = None
+        if upcoming is not None and upcoming.rows and track_inflight:
+            inflight_next = (upcoming.seq_from, upcoming.seq_to, sorted(upcoming.blocked))
         all_acked = len(acked) == len(rows) and not blocked
         result.rows_dead_lettered += state.commit_batch(
             conn,
             run_id=result.run_id,
             sync_name=sync.name,
             plan_table=PLAN,
-            seq_from=seq_from,
-            seq_to=seq_to,
+            seq_from=batch.seq_from,
+            seq_to=batch.seq_to,
             acked_keys=None if all_acked else sorted(acked),
             errors=errors,
             progress=result.counters(),
             rejected=rejected,
             max_attempts=sync.max_attempts,
             clear_rejections=has_rejections,
+            inflight_next=inflight_next,
         )
         if rejected:
             has_rejections = True
@@ -617,6 +668,9 @@ def _send(
             if STOP.is_set():
                 raise SyncInterrupted("stop requested during a batch; its rows were not acknowledged")
             break  # the destination is unhealthy: stop, the rest is re-planned next run
+        if upcoming is None and STOP.is_set() and batch.seq_to < result.rows_planned:
+            raise SyncInterrupted("stop requested (SIGTERM/SIGINT); every acknowledged batch is committed")
+        batch = upcoming
     result.retries = budget.used
     if result.rows_acked == result.rows_planned - result.rows_blocked_at_send and not result.rows_rejected:
         result.status = "success"

@@ -213,6 +213,7 @@ def commit_batch(
     rejected: Mapping[str, str] | None = None,
     max_attempts: int = 3,
     clear_rejections: bool = False,
+    inflight_next: tuple[int, int, list[str]] | None = None,
 ) -> int:
     """Atomically, for plan rows ``seq_from < seq <= seq_to``: append the acknowledged ones to the
     ack journal (``acked_keys=None`` means every row of the range), count ``rejected`` rows in
@@ -246,6 +247,16 @@ def commit_batch(
             progress = {**progress, "rows_dead_lettered": int(progress.get("rows_dead_lettered", 0)) + dead}
         record_errors(conn, run_id, sync_name, errors)
         update_run(conn, run_id, progress)
+        if inflight_next is not None:  # the next batch, about to be sent
+            record_inflight(
+                conn,
+                run_id=run_id,
+                sync_name=sync_name,
+                plan_table=plan_table,
+                seq_from=inflight_next[0],
+                seq_to=inflight_next[1],
+                skip_keys=inflight_next[2],
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

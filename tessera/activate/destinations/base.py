@@ -26,7 +26,7 @@ class RowOp:
     destinations that forward JSON (webhook, file outbox) never decode and re-encode each row.
     """
 
-    __slots__ = ("op", "key", "idempotency_key", "_fields", "_raw", "_previous", "_previous_raw")
+    __slots__ = ("_fields", "_previous", "_previous_raw", "_raw", "_wire", "idempotency_key", "key", "op")
 
     def __init__(
         self,
@@ -38,6 +38,7 @@ class RowOp:
         raw_fields: str | None = None,
         previous: dict[str, Any] | None = None,
         previous_raw: str | None = None,
+        wire: str | None = None,
     ) -> None:
         self.op = op
         self.key = key
@@ -48,6 +49,7 @@ class RowOp:
         self._raw = raw_fields
         self._previous = previous
         self._previous_raw = previous_raw
+        self._wire = wire
 
     @property
     def previous(self) -> dict[str, Any] | None:
@@ -78,7 +80,10 @@ class RowOp:
         }
 
     def wire_json(self) -> str:
-        """``to_wire()`` as compact JSON, without decoding ``raw_fields``."""
+        """``to_wire()`` as compact JSON, without decoding ``raw_fields`` (the engine has the
+        warehouse build it)."""
+        if self._wire is not None and self._fields is None:
+            return self._wire
         return (
             f'{{"op":"{self.op}","key":{json.dumps(self.key, ensure_ascii=False)},'
             f'"idempotency_key":"{self.idempotency_key}","fields":{self.fields_json()}}}'

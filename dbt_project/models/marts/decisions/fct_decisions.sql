@@ -198,9 +198,11 @@ stock_used as (
 
 reachable_profiles as (
 
+    -- for budgeted offers only: profiles reachable on a channel the offer runs on
     select distinct r.profile_id, oc.offer_id
     from reachable as r
     inner join offer_channels as oc on oc.channel = r.channel
+    inner join offers as o on o.offer_id = oc.offer_id and o.budget is not null
 
 ),
 
@@ -231,26 +233,37 @@ eligible as (
 
 ),
 
-candidates as (
+budgeted as (
 
     -- the global budget: the stock left goes to the treated, reachable customers with the highest
     -- expected value for the offer (it is never exceeded; it can stay partly unused when some of
     -- them win a better offer)
-    select *
-    from (
-        select
-            c.*,
-            case when c.budget is null then 0 else row_number() over (
-                partition by c.offer_id
-                order by
-                    case when c.arm = 'treatment' and c.is_personalizable and rp.profile_id is not null
-                        then 0 else 1 end,
-                    c.expected_value desc, c.profile_id
-            ) end as stock_rank
-        from eligible as c
-        left join reachable_profiles as rp on rp.profile_id = c.profile_id and rp.offer_id = c.offer_id
-    ) as s
-    where budget is null or stock_rank <= budget - stock_used
+    select
+        c.*,
+        row_number() over (
+            partition by c.offer_id
+            order by
+                case when c.arm = 'treatment' and c.is_personalizable and rp.profile_id is not null
+                    then 0 else 1 end,
+                c.expected_value desc, c.profile_id
+        ) as stock_rank
+    from eligible as c
+    left join reachable_profiles as rp on rp.profile_id = c.profile_id and rp.offer_id = c.offer_id
+    where c.budget is not null
+
+),
+
+candidates as (
+
+    select profile_id, offer_id, value, priority, score, expected_value
+    from eligible
+    where budget is null
+
+    union all
+
+    select profile_id, offer_id, value, priority, score, expected_value
+    from budgeted
+    where stock_rank <= budget - stock_used
 
 ),
 
@@ -266,18 +279,30 @@ ranked as (
 
 ),
 
+best_rank as (
+
+    -- per profile and channel: the best-ranked candidate that runs on the channel
+    select
+        k.profile_id,
+        oc.channel,
+        min(k.offer_rank) as offer_rank
+    from ranked as k
+    inner join offer_channels as oc on oc.offer_id = k.offer_id
+    group by k.profile_id, oc.channel
+
+),
+
 best_per_channel as (
 
     select
-        r.profile_id,
-        r.channel,
+        b.profile_id,
+        b.channel,
         k.offer_id,
         k.score,
         k.expected_value,
-        row_number() over (partition by r.profile_id, r.channel order by k.offer_rank) as pick
-    from reachable as r
-    inner join ranked as k on k.profile_id = r.profile_id
-    inner join offer_channels as oc on oc.offer_id = k.offer_id and oc.channel = r.channel
+        1 as pick
+    from best_rank as b
+    inner join ranked as k on k.profile_id = b.profile_id and k.offer_rank = b.offer_rank
 
 ),
 
