@@ -15,6 +15,8 @@ from rich.console import Console
 
 from tessera import paths
 from tessera.activate.cli import sync_app
+from tessera.decide.cli import decide_app, experiments_app
+from tessera.identity.cli import identity_app
 from tessera.runner import quiet_environment
 
 quiet_environment()
@@ -26,6 +28,9 @@ segments_app = typer.Typer(help="Segments (config/segments/*.yml).", no_args_is_
 app.add_typer(demo_app, name="demo")
 app.add_typer(segments_app, name="segments")
 app.add_typer(sync_app, name="sync")
+app.add_typer(identity_app, name="identity")
+app.add_typer(decide_app, name="decide")
+app.add_typer(experiments_app, name="experiments")
 
 console = Console()
 err = Console(stderr=True)
