@@ -36,17 +36,19 @@ ADDRESS_ABBREVIATIONS = {
 }
 
 _NON_ALPHA = re.compile(r"[^a-z ]+")
+_NON_ALNUM = re.compile(r"[^a-z0-9 ]+")
 _SPACES = re.compile(r"\s+")
 
 
-def fold(text: str | None) -> str | None:
-    """Unicode folding: NFKD, drop combining marks, lower case, punctuation to spaces, squeeze."""
+def fold(text: str | None, keep_digits: bool = False) -> str | None:
+    """Unicode folding: NFKD, drop combining marks, lower case, punctuation (and, unless
+    ``keep_digits``, digits) to spaces, squeeze."""
     if text is None:
         return None
     s = unicodedata.normalize("NFKD", str(text))
     s = "".join(c for c in s if not unicodedata.combining(c)).lower()
     s = s.replace("'", "").replace("’", "")
-    s = _SPACES.sub(" ", _NON_ALPHA.sub(" ", s)).strip()
+    s = _SPACES.sub(" ", (_NON_ALNUM if keep_digits else _NON_ALPHA).sub(" ", s)).strip()
     return s or None
 
 
@@ -74,7 +76,7 @@ def split_full_name(text: str | None) -> tuple[str | None, str | None]:
 
 
 def normalize_street(text: str | None) -> str | None:
-    s = fold(text)
+    s = fold(text, keep_digits=True)  # as street_sql does: house numbers are part of the street
     if not s:
         return None
     return " ".join(ADDRESS_ABBREVIATIONS.get(w, w) for w in s.split())

@@ -58,11 +58,11 @@ def test_nicknames_from_the_package_and_extras():
 ])
 def test_dates_in_mixed_formats(raw, order, expected):
     assert normalize_date(raw, order) == expected
-    got = duckdb.sql(f"select {date_sql(repr(raw), order)}").fetchone()[0]
+    got = duckdb.sql(f"select {date_sql(repr(raw), order)}").fetchall()[0][0]
     assert got == expected
 
 
 def test_address_abbreviations_python_and_sql_agree():
     assert normalize_street("12 Oak Street") == normalize_street("12 oak st.") == "12 oak st"
     assert normalize_street("Apartment 4, North Road") == "apt 4 n rd"
-    assert duckdb.sql(f"select {street_sql(repr('12 Oak Street'))}").fetchone()[0] == "12 oak st"
+    assert duckdb.sql(f"select {street_sql(repr('12 Oak Street'))}").fetchall()[0][0] == "12 oak st"
