@@ -8,15 +8,7 @@ from typing import Any
 import duckdb
 
 from tessera import paths
-
-
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
+from tessera.warehouse import table_exists
 
 
 def collect_summary(warehouse: Path | None = None) -> dict[str, Any]:
@@ -24,7 +16,7 @@ def collect_summary(warehouse: Path | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     con = duckdb.connect(str(warehouse or paths.warehouse_path()), read_only=True)
     try:
-        if _exists(con, "raw", "ingest_log"):
+        if table_exists(con, "raw", "ingest_log"):
             rows = con.execute(
                 """
                 with latest as (
@@ -36,9 +28,9 @@ def collect_summary(warehouse: Path | None = None) -> dict[str, Any]:
                 """
             ).fetchall()
             out["ingest"] = [dict(source=s, read=int(r), loaded=int(lo), quarantined=int(q)) for s, r, lo, q in rows]
-        if _exists(con, "raw", "quarantine"):
+        if table_exists(con, "raw", "quarantine"):
             out["quarantine_total"] = con.execute("select count(*) from raw.quarantine").fetchone()[0]
-        if _exists(con, "identity", "resolution_runs"):
+        if table_exists(con, "identity", "resolution_runs"):
             row = con.execute(
                 "select records_in, profiles_out, merges, splits, hub_values_quarantined "
                 "from identity.resolution_runs order by resolved_at desc limit 1"
@@ -46,18 +38,18 @@ def collect_summary(warehouse: Path | None = None) -> dict[str, Any]:
             if row:
                 out["identity"] = dict(records=row[0], profiles=row[1], merges=row[2], splits=row[3],
                                        hubs_quarantined=row[4])
-        if _exists(con, "segments", "segment_memberships"):
+        if table_exists(con, "segments", "segment_memberships"):
             out["segments"] = dict(
                 con.execute("select segment, count(*) from segments.segment_memberships group by 1 order by 1").fetchall()
             )
-        if _exists(con, "ml", "propensity_scores"):
+        if table_exists(con, "ml", "propensity_scores"):
             row = con.execute(
                 "select any_value(model_name), max(model_version), any_value(mlflow_run_id), count(*), avg(score) "
                 "from ml.propensity_scores"
             ).fetchone()
             out["ml"] = dict(model_name=row[0], model_version=row[1], mlflow_run_id=row[2], scored=row[3],
                              mean_score=round(row[4], 4) if row[4] is not None else None)
-        if _exists(con, "decisions", "fct_decisions"):
+        if table_exists(con, "decisions", "fct_decisions"):
             out["decisions"] = [
                 dict(offer_id=o, channel=c, decisions=n)
                 for o, c, n in con.execute(
@@ -67,7 +59,7 @@ def collect_summary(warehouse: Path | None = None) -> dict[str, Any]:
             out["decisions_by_arm"] = dict(
                 con.execute("select arm, count(*) from decisions.fct_decisions group by 1 order by 1").fetchall()
             )
-        if _exists(con, "tessera_sync", "sync_runs"):
+        if table_exists(con, "tessera_sync", "sync_runs"):
             out["syncs"] = [
                 dict(sync=s, status=st, planned=p, sent=se, acked=a, rejected=r, skipped_consent=k)
                 for s, st, p, se, a, r, k in con.execute(
@@ -82,7 +74,7 @@ def collect_summary(warehouse: Path | None = None) -> dict[str, Any]:
                     """
                 ).fetchall()
             ]
-        if _exists(con, "measurement", "mart_offer_channel_response_rates"):
+        if table_exists(con, "measurement", "mart_offer_channel_response_rates"):
             out["responses"] = con.execute(
                 "select sum(delivered), sum(converted) from measurement.mart_offer_channel_response_rates"
             ).fetchone()

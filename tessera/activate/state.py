@@ -32,6 +32,8 @@ from typing import Any
 
 import duckdb
 
+from tessera.warehouse import table_exists
+
 SCHEMA = "tessera_sync"
 STATE = f"{SCHEMA}.sync_state"
 RUNS = f"{SCHEMA}.sync_runs"
@@ -152,11 +154,7 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def tables_exist(conn: duckdb.DuckDBPyConnection) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = 'sync_runs'",
-        [SCHEMA],
-    ).fetchone()
-    return bool(row and row[0])
+    return table_exists(conn, SCHEMA, "sync_runs")
 
 
 def start_run(

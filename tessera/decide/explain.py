@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from tessera import paths
+from tessera.warehouse import table_exists
 
 
 class ExplainError(RuntimeError):
@@ -34,16 +35,10 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table]).fetchone()[0])
-
-
 def resolve_profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
     if con.execute("select 1 from decisions.fct_decisions where profile_id = ? limit 1", [customer_id]).fetchone():
         return customer_id
-    if _exists(con, "intermediate", "int_identifier_profiles"):
+    if table_exists(con, "intermediate", "int_identifier_profiles"):
         hit = con.execute(
             "select distinct profile_id from intermediate.int_identifier_profiles "
             "where id_value = ? or lower(id_value) = lower(?)", [customer_id, customer_id]).fetchall()
@@ -51,7 +46,7 @@ def resolve_profile(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
             return hit[0][0]
         if len(hit) > 1:
             raise ExplainError(f"{customer_id!r} matches {len(hit)} profiles: {[h[0] for h in hit]}")
-    if _exists(con, "profiles", "dim_customer_profiles") and con.execute(
+    if table_exists(con, "profiles", "dim_customer_profiles") and con.execute(
             "select 1 from profiles.dim_customer_profiles where profile_id = ?", [customer_id]).fetchone():
         return customer_id
     raise ExplainError(f"no profile found for {customer_id!r} (tried profile id and every identifier)")
@@ -63,7 +58,7 @@ def explain_customer(customer_id: str, warehouse: Path | None = None) -> dict[st
         raise ExplainError(f"warehouse {path} not found; run the pipeline first")
     con = duckdb.connect(str(path), read_only=True)
     try:
-        if not _exists(con, "decisions", "fct_decisions"):
+        if not table_exists(con, "decisions", "fct_decisions"):
             raise ExplainError("decisions.fct_decisions does not exist yet; run the pipeline first")
         profile_id = resolve_profile(con, customer_id)
         decisions = _rows(con, "select * from decisions.fct_decisions where profile_id = ? order by channel",
@@ -75,14 +70,14 @@ def explain_customer(customer_id: str, warehouse: Path | None = None) -> dict[st
         eligible = {r["offer_id"]: r["offer_value"] for r in _rows(
             con, "select offer_id, offer_value from decisions.int_offer_eligibility where profile_id = ?", [profile_id])}
         score_row = con.execute("select score from ml.propensity_scores where profile_id = ?", [profile_id]).fetchone() \
-            if _exists(con, "ml", "propensity_scores") else None
+            if table_exists(con, "ml", "propensity_scores") else None
         avg = con.execute("select coalesce(avg(score), 0) from ml.propensity_scores").fetchone()[0] \
-            if _exists(con, "ml", "propensity_scores") else 0.0
+            if table_exists(con, "ml", "propensity_scores") else 0.0
         score = float(score_row[0]) if score_row and score_row[0] is not None else float(avg)
         as_of = decisions[0]["decided_at"] if decisions else None
         touches = _rows(con, "select offer_id, channel, touched_at, touch_source from intermediate.int_decision_touches "
                              "where profile_id = ? order by touched_at", [profile_id]) \
-            if _exists(con, "intermediate", "int_decision_touches") else []
+            if table_exists(con, "intermediate", "int_decision_touches") else []
     finally:
         con.close()
 

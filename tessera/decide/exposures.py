@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from tessera.warehouse import table_exists
+
 TABLE = "experiments.exposures"
 
 DDL = [
@@ -34,12 +36,8 @@ def log_exposures(con: duckdb.DuckDBPyConnection, sync_names: list[str]) -> int:
     """Append the decisions the given syncs acknowledged and that are not logged yet."""
     for statement in DDL:
         con.execute(statement)
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'tessera_sync' and table_name = 'sync_state'"
-    ).fetchone()[0]
-    has_decisions = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'decisions' and table_name = 'fct_decisions'"
-    ).fetchone()[0]
+    exists = table_exists(con, "tessera_sync", "sync_state")
+    has_decisions = table_exists(con, "decisions", "fct_decisions")
     if not exists or not has_decisions or not sync_names:
         return 0
     before = con.execute(f"select count(*) from {TABLE}").fetchone()[0]

@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from tessera import paths
+from tessera.warehouse import table_exists
 from tessera.identity.config import ResolverConfig, load_config
 from tessera.identity.engine import resolve
 
@@ -27,15 +28,6 @@ from tessera.identity.engine import resolve
 def load_warehouse_config(config_dir: Path | None = None) -> ResolverConfig:
     path = (config_dir or paths.config_dir()) / "identity.yml"
     return load_config(path) if path.exists() else ResolverConfig()
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
 
 
 def run_identity_resolution(
@@ -48,7 +40,7 @@ def run_identity_resolution(
     con = duckdb.connect(str(warehouse or paths.warehouse_path()))
     try:
         for schema, table in (("intermediate", "int_identity__records"), ("intermediate", "int_identifiers_unioned")):
-            if not _table_exists(con, schema, table):
+            if not table_exists(con, schema, table):
                 raise RuntimeError(f"{schema}.{table} does not exist: build the dbt identity models first")
         records = con.execute(
             "select r.record_id, r.source, r.first_name, r.last_name, r.full_name, r.email, r.phone, r.customer_id, "
@@ -59,7 +51,7 @@ def run_identity_resolution(
         ).df()
         previous = (
             con.execute("select record_id, profile_id from identity.record_profiles").df()
-            if _table_exists(con, "identity", "record_profiles")
+            if table_exists(con, "identity", "record_profiles")
             else None
         )
         result = resolve(records, config, previous)

@@ -197,3 +197,19 @@ def test_second_run_with_no_new_data_syncs_zero_rows(graph_runs):
     assert all(sent == 0 for sent, _ in second.values()), second
     # and ingestion loaded nothing new the second time
     assert graph_runs["first_counts"]["raw.events"] == con.execute("select count(*) from raw.events").fetchone()[0]
+
+
+def test_run_summary_reports_every_stage(graph_runs):
+    from tessera.summary import collect_summary
+
+    summary = collect_summary()
+    assert {r["source"] for r in summary["ingest"]} == {
+        "events", "shop", "crm", "loyalty", "support", "consent", "feedback"}
+    assert all(r["read"] == r["loaded"] + r["quarantined"] for r in summary["ingest"])
+    assert summary["identity"]["profiles"] < summary["identity"]["records"]
+    assert set(summary["segments"]) == {"cart_abandoners_7d", "high_value_at_risk", "new_subscribers",
+                                        "lapsed_loyalty"}
+    assert 0.5 < summary["ml"]["metrics"]["val_roc_auc"] <= 1.0
+    assert summary["ml"]["mlflow_run_id"]
+    assert {d["channel"] for d in summary["decisions"]} == {"email", "sms", "push", "web"}
+    assert len(summary["syncs"]) >= 5 and all(s["status"] == "success" for s in summary["syncs"])

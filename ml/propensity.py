@@ -1,0 +1,567 @@
+"""The propensity engine: features from a purchase log, stacked training cutoffs, a time-based
+backtest against the classic baselines, a calibrated model, scores.
+
+Everything is learnt from the order history itself (no labels are given). With ``T`` = midnight
+after the as-of date, ``h`` = the horizon and ``s`` = the cutoff step (default ``h / 3``):
+
+- **holdout** cutoff ``c_H = T − h``: its label window ``[c_H, T)`` is the last ``h`` days of the
+  history. Training never sees it; every reported metric (the model's and each baseline's) is
+  measured there, on the half of its customers not used for calibration.
+- **training** cutoffs ``c_H − h − k·s`` (k = 0 … n−1): features from orders strictly before the
+  cutoff, label = at least one purchase in the ``h`` days after it. Their label windows all end on
+  or before ``c_H``. The rows of all cutoffs are stacked.
+- **selection**: both candidates (logistic regression, histogram gradient boosting) are fitted on
+  the cutoffs ``c_V − h − k·s`` and compared on ``c_V = c_H − h``, a window that is still in the
+  past of the holdout; the better ROC AUC wins.
+- **calibration**: the winner, refitted on the training cutoffs, is Platt-scaled (sigmoid on its
+  decision function, so the ranking is unchanged) on the holdout cutoff: on one half of its
+  customers for the reported metrics, on all of them for the model that is registered and scores.
+- **baselines**, on the same holdout customers: BG/NBD P(≥1 purchase in h), Pareto/NBD P(≥1
+  purchase in h) (both fitted on the history before ``c_H``), logistic regression on
+  recency/frequency/monetary and on recency alone (trained on the same cutoffs as the model).
+
+Scoring uses the features at ``T`` (everything on or before the as-of date).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from ml import clv
+from ml import evaluate as ev
+from ml.orders import DAY_NS
+
+log = logging.getLogger(__name__)
+
+#: Model input columns, in order (all float; NaN = not applicable, e.g. no purchase yet).
+FEATURES: tuple[str, ...] = (
+    "recency_days",  # cutoff − last purchase
+    "tenure_days",  # cutoff − first order of any kind
+    "first_purchase_age_days",  # cutoff − first purchase
+    "n_orders",  # purchases (orders)
+    "n_purchase_days",  # distinct purchase days
+    "monetary_total",
+    "monetary_avg",
+    "monetary_max",
+    "last_amount",
+    "zero_amount_share",
+    "gap_mean_days",  # mean days between distinct purchase days
+    "gap_std_days",
+    "gap_cv",  # regularity: std / mean of the gaps
+    "last_gap_days",
+    "overdue_ratio",  # recency / mean gap
+    "orders_30d",
+    "orders_90d",
+    "orders_180d",
+    "orders_365d",
+    "orders_last_h",  # purchases in the last horizon-length window
+    "orders_prev_h",  # … and in the one before it
+    "trend_h",  # orders_last_h − orders_prev_h
+    "amount_90d",
+    "amount_365d",
+    "purchase_rate_per_year",  # purchases per year of purchase tenure
+    "n_returns",
+    "return_amount",
+    "n_not_completed",
+    "quantity_avg",
+    "bgnbd_p_alive",
+    "bgnbd_p_purchase",
+    "bgnbd_expected_purchases",
+    "pnbd_p_alive",
+    "pnbd_p_purchase",
+    "pnbd_expected_purchases",
+)
+RFM_FEATURES = ("recency_days", "n_orders", "monetary_avg")
+RECENCY_FEATURES = ("recency_days",)
+BASELINES = ("bgnbd", "pareto_nbd", "rfm_logistic", "recency")
+CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    horizon_days: int = 90
+    n_cutoffs: int = 4  # stacked training cutoffs
+    step_days: int | None = None  # between cutoffs; default max(7, horizon // 3)
+    min_history_days: int = 28  # a cutoff needs this much history before it
+    max_train_rows: int = 1_200_000  # stacked rows beyond this are subsampled uniformly
+    random_state: int = 0
+
+    @property
+    def step(self) -> int:
+        return int(self.step_days or max(7, self.horizon_days // 3))
+
+
+class NotEnoughHistory(ValueError):
+    """The log is too short or too small for the requested horizon."""
+
+
+# -- features ------------------------------------------------------------------------------------
+
+
+class FeatureBuilder:
+    """Point-in-time features for every customer with an order before a cutoff (a day number).
+
+    Orders are held as sorted numpy arrays; each cutoff's frame is computed with ``bincount`` /
+    ``reduceat`` (no Python loop over customers) and cached, BG/NBD and Pareto/NBD refitted on the
+    history before that cutoff only."""
+
+    def __init__(self, orders: pd.DataFrame, horizon_days: int, *, random_state: int = 0):
+        o = orders.sort_values(["customer_id", "ts"], kind="stable")
+        codes, uniques = pd.factorize(o["customer_id"], sort=False)
+        self.customer_ids = np.asarray(uniques, dtype=object)
+        self.n_customers = len(uniques)
+        self.code = codes.astype(np.int64)
+        self.day = o["ts"].to_numpy("datetime64[ns]").astype(np.int64) / DAY_NS  # float days since epoch
+        self.amount = o["amount"].to_numpy(dtype=float)
+        self.quantity = o["quantity"].to_numpy(dtype=float) if "quantity" in o else np.full(len(o), np.nan)
+        kind = o["kind"].to_numpy()
+        self.is_purchase = kind == "purchase"
+        self.is_return = kind == "return"
+        self.is_nc = kind == "not_completed"
+        self.horizon = int(horizon_days)
+        self.random_state = random_state
+        self._cache: dict[int, pd.DataFrame] = {}
+        self._fits: dict[int, dict[str, clv.CLVFit]] = {}
+        self.clv_seconds = 0.0
+        p_days = self.day[self.is_purchase]
+        self.first_day = int(np.floor(p_days.min())) if len(p_days) else None
+        self.last_day = int(np.floor(p_days.max())) if len(p_days) else None
+
+    # label: at least one purchase in [c, c + h)
+    def labels(self, cutoff: int, customers: np.ndarray) -> np.ndarray:
+        m = self.is_purchase & (self.day >= cutoff) & (self.day < cutoff + self.horizon)
+        hit = np.bincount(self.code[m], minlength=self.n_customers) > 0
+        return hit[customers].astype(np.int8)
+
+    def clv_fits(self, cutoff: int) -> dict[str, clv.CLVFit]:
+        self.frame(cutoff)
+        return self._fits[cutoff]
+
+    def frame(self, cutoff: int) -> pd.DataFrame:
+        if cutoff not in self._cache:
+            self._cache[cutoff] = self._compute(cutoff)
+        return self._cache[cutoff]
+
+    def _compute(self, c: int) -> pd.DataFrame:
+        n, h = self.n_customers, self.horizon
+        before = self.day < c
+        pop = np.bincount(self.code[before], minlength=n) > 0
+        customers = np.flatnonzero(pop)
+
+        def cnt(mask, weights=None):
+            w = None if weights is None else weights[mask]
+            return np.bincount(self.code[mask], weights=w, minlength=n).astype(float)
+
+        P = before & self.is_purchase
+        cp, dp, ap = self.code[P], self.day[P], self.amount[P]
+        n_orders = cnt(P)
+        has = n_orders > 0
+        f = {}
+        # first/last purchase per customer (arrays sorted by customer, then time)
+        starts = np.flatnonzero(np.r_[True, cp[1:] != cp[:-1]]) if len(cp) else np.empty(0, int)
+        ends = np.r_[starts[1:], len(cp)] - 1 if len(cp) else np.empty(0, int)
+        first = np.full(n, np.nan)
+        last = np.full(n, np.nan)
+        last_amt = np.full(n, np.nan)
+        mmax = np.full(n, np.nan)
+        if len(cp):
+            cust_s = cp[starts]
+            first[cust_s] = dp[starts]
+            last[cust_s] = dp[ends]
+            last_amt[cust_s] = ap[ends]
+            mmax[cust_s] = np.maximum.reduceat(ap, starts)
+        first_any = np.full(n, np.nan)
+        cb, db = self.code[before], self.day[before]
+        if len(cb):
+            sb = np.flatnonzero(np.r_[True, cb[1:] != cb[:-1]])
+            first_any[cb[sb]] = db[sb]
+        f["recency_days"] = c - last
+        f["tenure_days"] = c - first_any
+        f["first_purchase_age_days"] = c - first
+        f["n_orders"] = n_orders
+        total = cnt(P, self.amount)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f["monetary_total"] = total
+            f["monetary_avg"] = np.where(has, total / n_orders, np.nan)
+            f["monetary_max"] = mmax
+            f["last_amount"] = last_amt
+            f["zero_amount_share"] = np.where(has, cnt(P & (self.amount == 0)) / n_orders, np.nan)
+            # distinct purchase days and the gaps between them
+            dd = np.floor(dp)
+            new_day = np.r_[True, (cp[1:] != cp[:-1]) | (dd[1:] != dd[:-1])] if len(cp) else np.empty(0, bool)
+            cd, ddd = cp[new_day], dd[new_day]
+            n_days = np.bincount(cd, minlength=n).astype(float)
+            f["n_purchase_days"] = n_days
+            same = np.r_[False, cd[1:] == cd[:-1]] if len(cd) else np.empty(0, bool)
+            gaps = np.diff(ddd, prepend=np.nan)[same] if len(cd) else np.empty(0)
+            gc = cd[same]
+            g_n = np.bincount(gc, minlength=n).astype(float)
+            g_sum = np.bincount(gc, weights=gaps, minlength=n)
+            g_sq = np.bincount(gc, weights=gaps**2, minlength=n)
+            g_mean = np.where(g_n > 0, g_sum / g_n, np.nan)
+            g_var = np.where(g_n > 1, np.maximum(g_sq / np.maximum(g_n, 1) - g_mean**2, 0.0), np.nan)
+            f["gap_mean_days"] = g_mean
+            f["gap_std_days"] = np.sqrt(g_var)
+            f["gap_cv"] = np.sqrt(g_var) / np.where(g_mean > 0, g_mean, np.nan)
+            last_gap = np.full(n, np.nan)
+            if len(gc):
+                rev_first = np.unique(gc[::-1], return_index=True)
+                last_gap[rev_first[0]] = gaps[::-1][rev_first[1]]
+            f["last_gap_days"] = last_gap
+            f["overdue_ratio"] = f["recency_days"] / np.where(g_mean > 0, g_mean, np.nan)
+            for w in (30, 90, 180, 365):
+                f[f"orders_{w}d"] = cnt(P & (self.day >= c - w))
+            f["orders_last_h"] = cnt(P & (self.day >= c - h))
+            f["orders_prev_h"] = cnt(P & (self.day >= c - 2 * h) & (self.day < c - h))
+            f["trend_h"] = f["orders_last_h"] - f["orders_prev_h"]
+            f["amount_90d"] = cnt(P & (self.day >= c - 90), self.amount)
+            f["amount_365d"] = cnt(P & (self.day >= c - 365), self.amount)
+            f["purchase_rate_per_year"] = np.where(has, n_orders / np.maximum(c - first, 1.0) * 365.0, np.nan)
+            R = before & self.is_return
+            f["n_returns"] = cnt(R)
+            f["return_amount"] = -cnt(R, self.amount)
+            f["n_not_completed"] = cnt(before & self.is_nc)
+            q = P & np.isfinite(self.quantity)
+            qn = cnt(q)
+            f["quantity_avg"] = np.where(qn > 0, cnt(q, np.nan_to_num(self.quantity)) / np.maximum(qn, 1), np.nan)
+
+        # BG/NBD and Pareto/NBD on (repeat days, first-to-last days, first-to-cutoff days)
+        x = np.where(has, n_days - 1, 0.0)
+        first_d = np.where(has, np.floor(first), np.floor(first_any))
+        tx = np.where(has, np.floor(last) - np.floor(first), 0.0)
+        T = c - first_d
+        sel = customers
+        fit_mask = has[sel]
+        t0 = time.perf_counter()
+        fits = {}
+        prev = self._fits[max(self._fits)] if self._fits else {}
+        for kind, prefix in (("bgnbd", "bgnbd"), ("pnbd", "pnbd")):
+            if fit_mask.sum() >= 20:
+                fitted = clv.fit(
+                    kind,
+                    x[sel][fit_mask],
+                    tx[sel][fit_mask],
+                    T[sel][fit_mask],
+                    seed=self.random_state,
+                    start=prev.get(kind),
+                )
+                pred = clv.predict(fitted, x[sel], tx[sel], T[sel], h)
+                fits[kind] = fitted
+                a, p, e = pred.p_alive, pred.p_purchase, pred.expected_purchases
+            else:
+                a = p = e = np.full(len(sel), np.nan)
+            f[f"{prefix}_p_alive"] = _scatter(n, sel, a)
+            f[f"{prefix}_p_purchase"] = _scatter(n, sel, p)
+            f[f"{prefix}_expected_purchases"] = _scatter(n, sel, e)
+        self._fits[c] = fits
+        self.clv_seconds += time.perf_counter() - t0
+
+        frame = pd.DataFrame({k: np.asarray(f[k], dtype=np.float32)[sel] for k in FEATURES})
+        frame.insert(0, "customer", sel)
+        return frame
+
+    def dataset(self, cutoffs: list[int]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Stacked (features, labels, cutoff per row) for ``cutoffs``."""
+        frames, ys, cs = [], [], []
+        for c in cutoffs:
+            fr = self.frame(c)
+            frames.append(fr)
+            ys.append(self.labels(c, fr["customer"].to_numpy()))
+            cs.append(np.full(len(fr), c))
+        return pd.concat(frames, ignore_index=True), np.concatenate(ys), np.concatenate(cs)
+
+
+def _scatter(n: int, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.full(n, np.nan)
+    out[idx] = values
+    return out
+
+
+def X_of(frame: pd.DataFrame, columns=FEATURES) -> pd.DataFrame:
+    return frame.loc[:, list(columns)]
+
+
+# -- models --------------------------------------------------------------------------------------
+
+
+def _signed_log1p(X):
+    X = np.asarray(X, dtype=float)
+    return np.sign(X) * np.log1p(np.abs(X))
+
+
+def linear_pipeline(random_state: int = 0, C: float = 1.0) -> Pipeline:
+    """Median impute (+ missing indicators) -> signed log1p -> scale -> logistic regression."""
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("log1p", FunctionTransformer(_signed_log1p, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression(C=C, max_iter=3000, random_state=random_state)),
+        ]
+    )
+
+
+def gradient_boosting(random_state: int = 0) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=400,
+        max_leaf_nodes=31,
+        min_samples_leaf=80,
+        l2_regularization=1.0,
+        early_stopping=True,
+        validation_fraction=0.15,
+        n_iter_no_change=25,
+        random_state=random_state,
+    )
+
+
+def build_candidates(random_state: int = 0) -> dict[str, object]:
+    return {
+        "logistic_regression": linear_pipeline(random_state),
+        "hist_gradient_boosting": gradient_boosting(random_state),
+    }
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class PropensityRun:
+    """A trained engine: the registered/scoring model, its backtest and everything to log."""
+
+    model: object  # calibrated classifier (predict_proba), fitted on FEATURES
+    selected: str
+    config: EngineConfig
+    metrics: dict[str, float]  # holdout metrics: "<name>_<metric>" for the model and every baseline
+    selection_auc: dict[str, float]
+    cutoffs: dict[str, list[str]]
+    rows: dict[str, int]
+    curves: dict[str, tuple[np.ndarray, np.ndarray]]  # holdout evaluation half: name -> (y, p)
+    uncalibrated: tuple[np.ndarray, np.ndarray]
+    clv_params: dict[str, float]
+    input_example: pd.DataFrame
+    train_reference: pd.DataFrame  # a sample of training features, for drift (PSI)
+    timings: dict[str, float] = field(default_factory=dict)
+    builder: FeatureBuilder | None = None
+    end_day: int = 0
+
+    def score_frame(self) -> pd.DataFrame:
+        """``customer_id, score`` for every customer with an order before the end of the history."""
+        fr = self.builder.frame(self.end_day)
+        p = self.model.predict_proba(X_of(fr))[:, 1]
+        return pd.DataFrame(
+            {"customer_id": self.builder.customer_ids[fr["customer"].to_numpy()], "score": np.clip(p, 0, 1)}
+        )
+
+    def scoring_features(self) -> pd.DataFrame:
+        fr = self.builder.frame(self.end_day)
+        out = X_of(fr).copy()
+        out.insert(0, "customer_id", self.builder.customer_ids[fr["customer"].to_numpy()])
+        return out
+
+
+def _day(ts: pd.Timestamp) -> int:
+    return int(pd.Timestamp(ts).value // DAY_NS)
+
+
+def _iso(day: int) -> str:
+    return str(pd.Timestamp(day * DAY_NS).date())
+
+
+def _halves(customer_ids: np.ndarray) -> np.ndarray:
+    """Deterministic 50/50 split of customers: True = calibration half."""
+    hashed = pd.util.hash_pandas_object(pd.Series(customer_ids, dtype=str), index=False).to_numpy()
+    return (hashed % 2) == 0
+
+
+def _usable(builder: FeatureBuilder, c: int, cfg: EngineConfig) -> bool:
+    return builder.first_day is not None and c - builder.first_day >= cfg.min_history_days
+
+
+def _cap_rows(X, y, limit, seed):
+    if len(y) <= limit:
+        return X, y
+    idx = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
+    return X.iloc[idx].reset_index(drop=True), y[idx]
+
+
+def _fit(model, X, y, cfg):
+    X, y = _cap_rows(X, y, cfg.max_train_rows, cfg.random_state)
+    return model.fit(X, y)
+
+
+def train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig = EngineConfig()) -> PropensityRun:
+    """Backtest, select, calibrate and return the engine for the history ending at ``end``
+    (exclusive; use :func:`ml.orders.as_of_end`). ``orders`` as produced by :func:`ml.orders.load_orders`."""
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    h, s, K = cfg.horizon_days, cfg.step, cfg.n_cutoffs
+    b = FeatureBuilder(orders, h, random_state=cfg.random_state)
+    if b.first_day is None:
+        raise NotEnoughHistory("the log holds no purchase on or before the as-of date")
+    T = _day(end)
+    c_H = T - h
+    train_cuts = [c for c in (c_H - h - k * s for k in range(K)) if _usable(b, c, cfg)]
+    if not train_cuts:
+        span = T - b.first_day
+        raise NotEnoughHistory(
+            f"{span} days of purchase history; a {h}-day horizon needs at least "
+            f"{2 * h + cfg.min_history_days} (a training window, a holdout window and "
+            f"{cfg.min_history_days} days of history before the first cutoff)"
+        )
+    c_V = c_H - h
+    sel_cuts = [c for c in (c_V - h - k * s for k in range(K)) if _usable(b, c, cfg)]
+    sel_note = "disjoint"
+    if not sel_cuts:  # short history: earlier cutoffs whose label windows overlap c_V's
+        sel_cuts = [c for c in (c_V - k * s for k in range(1, K + 1)) if _usable(b, c, cfg)]
+        sel_note = "overlapping"
+
+    # -- features ------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    X_tr_f, y_tr, cut_tr = b.dataset(train_cuts)
+    ho = b.frame(c_H)
+    y_ho = b.labels(c_H, ho["customer"].to_numpy())
+    timings["features_seconds"] = time.perf_counter() - t0
+    for name, y in (("training", y_tr), ("holdout", y_ho)):
+        if len(y) < 20 or y.min() == y.max():
+            raise NotEnoughHistory(f"the {name} rows have a single class or too few rows ({len(y)})")
+    X_tr = X_of(X_tr_f)
+    X_ho = X_of(ho)
+
+    # -- candidate selection on c_V (in the past of the holdout) -------------------------------
+    t0 = time.perf_counter()
+    selection_auc: dict[str, float] = {}
+    if sel_cuts:
+        X_s_f, y_s, _ = b.dataset(sel_cuts)
+        va = b.frame(c_V)
+        y_v = b.labels(c_V, va["customer"].to_numpy())
+        if y_s.min() != y_s.max() and y_v.min() != y_v.max():
+            for name, m in build_candidates(cfg.random_state).items():
+                _fit(m, X_of(X_s_f), y_s, cfg)
+                selection_auc[name] = float(roc_auc_score(y_v, m.predict_proba(X_of(va))[:, 1]))
+    selected = max(selection_auc, key=selection_auc.get) if selection_auc else "hist_gradient_boosting"
+    timings["selection_seconds"] = time.perf_counter() - t0
+
+    # -- fit on the training cutoffs, evaluate on the holdout ---------------------------------
+    t0 = time.perf_counter()
+    fitted = {}
+    for name, m in build_candidates(cfg.random_state).items():
+        if name == selected or len(y_tr) <= 400_000:  # the other candidate only for the report
+            fitted[name] = _fit(m, X_tr, y_tr, cfg)
+    rfm = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RFM_FEATURES), y_tr, cfg)
+    rec = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RECENCY_FEATURES), y_tr, cfg)
+    timings["fit_seconds"] = time.perf_counter() - t0
+
+    calib = _halves(b.customer_ids[ho["customer"].to_numpy()])
+    evalm = ~calib
+    for part, m in (("calibration", calib), ("evaluation", evalm)):
+        if y_ho[m].min() == y_ho[m].max():
+            raise NotEnoughHistory(f"the holdout {part} half has a single class")
+    winner = fitted[selected]
+    cal_half = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(X_ho[calib], y_ho[calib])
+    final = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(X_ho, y_ho)
+
+    y_e = y_ho[evalm]
+    Xe = X_ho[evalm]
+    curves = {
+        "tessera": (y_e, cal_half.predict_proba(Xe)[:, 1]),
+        "bgnbd": (y_e, np.nan_to_num(Xe["bgnbd_p_purchase"].to_numpy(float), nan=0.0)),
+        "pareto_nbd": (y_e, np.nan_to_num(Xe["pnbd_p_purchase"].to_numpy(float), nan=0.0)),
+        "rfm_logistic": (y_e, rfm.predict_proba(X_of(Xe, RFM_FEATURES))[:, 1]),
+        "recency": (y_e, rec.predict_proba(X_of(Xe, RECENCY_FEATURES))[:, 1]),
+    }
+    for name, m in fitted.items():
+        curves[f"candidate_{name}"] = (y_e, m.predict_proba(Xe)[:, 1])
+    metrics: dict[str, float] = {}
+    for name, (y, p) in curves.items():
+        for k, v in ev.binary_metrics(y, p).items():
+            metrics[f"{name}_{k}"] = v
+    best_base = max(metrics[f"{n}_roc_auc"] for n in BASELINES)
+    metrics["best_baseline_roc_auc"] = best_base
+    metrics["auc_margin_over_best_baseline"] = metrics["tessera_roc_auc"] - best_base
+    metrics["brier_margin_vs_bgnbd"] = metrics["bgnbd_brier"] - metrics["tessera_brier"]
+    for name, v in selection_auc.items():
+        metrics[f"selection_{name}_roc_auc"] = v
+
+    # -- scoring features at the end of the history --------------------------------------------
+    t0 = time.perf_counter()
+    b.frame(T)
+    timings["scoring_features_seconds"] = time.perf_counter() - t0
+    timings["clv_seconds"] = b.clv_seconds
+    timings["total_seconds"] = time.perf_counter() - t_start
+
+    ref = X_tr.sample(n=min(len(X_tr), 50_000), random_state=cfg.random_state)
+    clv_params = {}
+    for kind, fit_ in b.clv_fits(c_H).items():
+        clv_params.update(fit_.as_log_params())
+    return PropensityRun(
+        model=final,
+        selected=selected,
+        config=cfg,
+        metrics=metrics,
+        selection_auc=selection_auc,
+        cutoffs={
+            "training": [_iso(c) for c in train_cuts],
+            "selection_training": [_iso(c) for c in sel_cuts],
+            "selection_validation": [_iso(c_V)] if selection_auc else [],
+            "selection_windows": [sel_note],
+            "holdout": [_iso(c_H)],
+            "history_end": [_iso(T)],
+        },
+        rows={
+            "training_rows": int(len(y_tr)),
+            "training_positives": int(y_tr.sum()),
+            "holdout_rows": int(len(y_ho)),
+            "holdout_positives": int(y_ho.sum()),
+            "holdout_eval_rows": int(evalm.sum()),
+            "scored_customers": int(len(b.frame(T))),
+        },
+        curves=curves,
+        uncalibrated=(y_e, winner.predict_proba(Xe)[:, 1]),
+        clv_params=clv_params,
+        input_example=X_ho.head(5).reset_index(drop=True),
+        train_reference=ref.reset_index(drop=True),
+        timings=timings,
+        builder=b,
+        end_day=T,
+    )
+
+
+def psi(expected, actual, bins: int = 10) -> float:
+    """Population stability index of ``actual`` against ``expected`` (quantile bins of expected;
+    NaN is its own bin)."""
+    e = np.asarray(expected, dtype=float)
+    a = np.asarray(actual, dtype=float)
+    e_nan, a_nan = np.isnan(e), np.isnan(a)
+    ef, af = e[~e_nan], a[~a_nan]
+    if len(ef) == 0 or len(af) == 0:
+        pe = np.array([e_nan.mean(), 1 - e_nan.mean()])
+        pa = np.array([a_nan.mean(), 1 - a_nan.mean()])
+    else:
+        edges = np.unique(np.quantile(ef, np.linspace(0, 1, bins + 1)))
+        edges[0], edges[-1] = -np.inf, np.inf
+        if len(edges) < 2:
+            edges = np.array([-np.inf, np.inf])
+        ce = np.histogram(ef, edges)[0].astype(float)
+        ca = np.histogram(af, edges)[0].astype(float)
+        pe = np.r_[ce / len(e), e_nan.mean()]
+        pa = np.r_[ca / len(a), a_nan.mean()]
+    pe, pa = np.clip(pe, 1e-4, None), np.clip(pa, 1e-4, None)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+def feature_psi(reference: pd.DataFrame, current: pd.DataFrame, columns=FEATURES) -> dict[str, float]:
+    return {c: psi(reference[c], current[c]) for c in columns if c in reference and c in current}
