@@ -270,6 +270,11 @@ class FeatureBuilder:
         self.clv_seconds += time.perf_counter() - t0
 
         frame = pd.DataFrame({k: np.asarray(f[k], dtype=np.float32)[sel] for k in FEATURES})
+        # A column with no value at all (no quantity in the log, nobody with two purchase days yet)
+        # becomes 0: scikit-learn's binning cannot handle an all-missing column.
+        empty = [k for k in FEATURES if frame[k].isna().all()]
+        if empty:
+            frame[empty] = 0.0
         frame.insert(0, "customer", sel)
         return frame
 

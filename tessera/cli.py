@@ -13,13 +13,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tessera import paths
-from tessera.activate.cli import sync_app
-from tessera.decide.cli import decide_app, experiments_app
-from tessera.identity.cli import identity_app
 from tessera.runner import quiet_environment
 
-quiet_environment()
+quiet_environment()  # before any library that reports usage statistics is imported
+
+from tessera import paths  # noqa: E402
+from tessera.activate.cli import sync_app  # noqa: E402
+from tessera.cli_support import err  # noqa: E402
+from tessera.cli_support import fail as _fail  # noqa: E402
+from tessera.decide.cli import decide_app, experiments_app  # noqa: E402
+from tessera.identity.cli import identity_app  # noqa: E402
 
 app = typer.Typer(help="Tessera: the warehouse-native customer data platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -33,12 +36,7 @@ app.add_typer(decide_app, name="decide")
 app.add_typer(experiments_app, name="experiments")
 
 console = Console()
-err = Console(stderr=True)
 
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}")
-    raise typer.Exit(code)
 
 
 @app.command("compile")

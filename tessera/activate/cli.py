@@ -15,16 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tessera.cli_support import fail as _fail
+
 sync_app = typer.Typer(help="Reverse-ETL syncs (config/syncs/*.yml).", no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True)
 
 EXIT_CODES = {"success": 0, "skipped": 0, "dry_run": 0, "partial": 3, "interrupted": 143, "failed": 1}
 
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}")
-    raise typer.Exit(code)
 
 
 def _dump(data: Any) -> None:

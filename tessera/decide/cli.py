@@ -13,15 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tessera.cli_support import fail as _fail
+
 decide_app = typer.Typer(help="Next-best-offer decisions (config/offers.yml).", no_args_is_help=True)
 experiments_app = typer.Typer(help="Experiments: readouts and assignment.", no_args_is_help=True)
 console = Console(width=200)
-err = Console(stderr=True)
 
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}")
-    raise typer.Exit(code)
 
 
 @decide_app.callback()
