@@ -23,6 +23,10 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, Python puts benchmarks/ first on sys.path, where benchmarks/ml/ (the ML
+# benchmark's package) would shadow the project's ml/ package: put the project root there instead.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
 AS_OF = date(2026, 11, 20)
 
 
