@@ -160,9 +160,8 @@ def parse_experiments(
 
 
 def load_experiments(config_dir: Path | None = None) -> ExperimentsConfig:
-    from tessera.config.loader import read_yaml
-
     from tessera.config import load_offer_catalog
+    from tessera.config.loader import read_yaml
 
     # without its own global_holdout, the holdout is the decisions' (offers.yml experiment), so
     # Python and the warehouse hold out the same profiles

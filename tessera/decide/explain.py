@@ -154,8 +154,8 @@ def o_budget(offers: list[dict[str, Any]], offer_id: str) -> Any:
 
 
 def render_explanation(result: dict[str, Any]) -> str:
-    lines = [f"profile {result['profile_id']} (asked for {result['customer_id']}), score {result['score']:.4f}, "
-             f"as of {result['as_of']}"]
+    lines = [(f"profile {result['profile_id']} (asked for {result['customer_id']}), score {result['score']:.4f}, "
+             f"as of {result['as_of']}")]
     if not result["decisions"]:
         lines.append("  no decision: no channel with an identifier and a current opt-in")
     for d in result["decisions"]:

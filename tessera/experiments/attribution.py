@@ -22,6 +22,7 @@ conversions.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -103,7 +104,7 @@ def _conversion_probability(paths: list[tuple[list[str], bool]], removed: str | 
     counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for channels, converted in paths:
         states = ["(start)", *channels, "(conversion)" if converted else "(null)"]
-        for a, b in zip(states, states[1:], strict=False):
+        for a, b in itertools.pairwise(states):
             counts[a][b] += 1.0
     transient = sorted(s for s in counts if s not in ("(conversion)", "(null)"))
     index = {s: i for i, s in enumerate(transient)}

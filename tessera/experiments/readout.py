@@ -242,7 +242,7 @@ def compute_readout(
     groups = {arm: idx for arm, idx in frame.groupby("arm", sort=True).indices.items()}
     result: dict[str, Any] = {
         "control": control,
-        "units": int(len(frame)),
+        "units": len(frame),
         "srm": srm({k: int(v) for k, v in counts.items()}, plan),
         "metrics": {},
     }

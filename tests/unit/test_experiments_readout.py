@@ -125,7 +125,7 @@ def test_continuous_matches_scipy(experiment, readout):
         from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
         cm = CompareMeans(DescrStatsW(t), DescrStatsW(c))
-        tstat, pval, df = cm.ttest_ind(usevar="unequal")
+        tstat, pval, _df = cm.ttest_ind(usevar="unequal")
         assert r["t"] == pytest.approx(tstat, abs=TOL) and r["p_value"] == pytest.approx(pval, abs=TOL)
         lo, hi = cm.tconfint_diff(usevar="unequal")
         assert r["ci_low"] == pytest.approx(lo, abs=TOL) and r["ci_high"] == pytest.approx(hi, abs=TOL)
@@ -180,7 +180,7 @@ def test_prob_beat_control_equals_closed_form():
 
 
 def test_cuped_matches_ols_and_reduces_variance(readout, experiment):
-    a, o, p = experiment
+    _a, _o, p = experiment
     full = _full(experiment).merge(p.rename(columns={"spend": "pre"}), on="unit_id")
     cuped = readout["metrics"]["spend"]["arms"]["a"]["cuped"]
     assert cuped["covariate"] == "spend"
