@@ -42,6 +42,8 @@ class ResolverConfig:
     max_records_per_value: int = 25
     blocked_values: dict[str, frozenset[str]] = field(default_factory=dict)
     limits: dict[str, int] = field(default_factory=lambda: {"customer_id": 1, "loyalty_id": 1, "crm_id": 1})
+    # shared contact values (a family email, a home phone) link only records with compatible first names
+    name_guard: tuple[str, ...] = ("email", "phone")
     # probabilistic pass
     probabilistic: bool = True
     threshold: float | None = None  # match probability; None = chosen without labels
@@ -122,7 +124,8 @@ def parse_config(data: dict | None, where: str = "identity.yml") -> ResolverConf
 
     det = _mapping(data.get("deterministic"), f"{where}: deterministic")
     for key in det:
-        if key not in ("rules", "trusted_identifiers", "max_records_per_value", "blocked_values", "limits"):
+        if key not in ("rules", "trusted_identifiers", "max_records_per_value", "blocked_values", "limits",
+                       "name_guard"):
             raise _err(f"{where}: deterministic.{key}", "unknown setting")
     if "rules" in det and "trusted_identifiers" in det:
         raise _err(f"{where}: deterministic", "give rules or trusted_identifiers, not both")
@@ -155,6 +158,12 @@ def parse_config(data: dict | None, where: str = "identity.yml") -> ResolverConf
                 raise _err(f"{where}: deterministic.limits.{k}", "unknown role")
             _int(v, f"{where}: deterministic.limits.{k}", 1)
         kw["limits"] = {str(k): int(v) for k, v in limits.items()}
+
+    if "name_guard" in det:
+        ng = det["name_guard"]
+        if not isinstance(ng, list) or not all(isinstance(x, str) and x in ROLES for x in ng):
+            raise _err(f"{where}: deterministic.name_guard", "expected a list of identifier roles")
+        kw["name_guard"] = tuple(ng)
 
     prob = data.get("probabilistic")
     if prob is False:

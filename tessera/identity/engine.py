@@ -18,13 +18,15 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from functools import lru_cache
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from tessera.identity.config import ROLES, ResolverConfig
-from tessera.identity.nicknames import name_groups
+from tessera.identity.nicknames import is_nickname_match, name_groups
 from tessera.identity.normalize import (
     code_sql,
     date_sql,
@@ -60,6 +62,7 @@ class _UnionFind:
         self.limits = limits
         self.values: dict[int, dict[str, set]] = {}
         self.refused = 0
+        self.refused_by_names = 0
 
     def add_value(self, i: int, role: str, value) -> None:
         self.values.setdefault(i, {}).setdefault(role, set()).add(value)
@@ -73,7 +76,7 @@ class _UnionFind:
             p[i], i = root, p[i]
         return root
 
-    def union(self, a: int, b: int, force: bool = False) -> bool:
+    def union(self, a: int, b: int, force: bool = False, name_guard: bool = False) -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
@@ -84,6 +87,9 @@ class _UnionFind:
                 if x and y and len(x | y) > lim:
                     self.refused += 1
                     return False
+            if name_guard and va.get("__fn") and vb.get("__fn") and not _names_compatible(va, vb):
+                self.refused_by_names += 1
+                return False
         if self.size[ra] < self.size[rb]:
             ra, rb, va, vb = rb, ra, vb, va
         self.parent[rb] = ra
@@ -99,6 +105,27 @@ class _UnionFind:
 
     def labels(self) -> np.ndarray:
         return np.fromiter((self.find(i) for i in range(len(self.parent))), dtype=np.int64, count=len(self.parent))
+
+
+@lru_cache(maxsize=200_000)
+def first_names_compatible(a: str, b: str) -> bool:
+    """Could these two normalized first names be one person's? Equal, an initial of the other, a
+    nickname (Bob and Robert), or a close spelling (a typo)."""
+    if a == b:
+        return True
+    if len(a) == 1 or len(b) == 1:
+        return a[0] == b[0]
+    if is_nickname_match(a, b):
+        return True
+    return SequenceMatcher(None, a, b).ratio() >= 0.75
+
+
+def _names_compatible(va: dict, vb: dict) -> bool:
+    """Some first name of one side fits some first name (or, for swapped names, surname) of the other."""
+    fa, fb = va.get("__fn", ()), vb.get("__fn", ())
+    la, lb = va.get("__ln", set()), vb.get("__ln", set())
+    return any(first_names_compatible(x, y) for x in fa for y in (fb | lb)) or any(
+        first_names_compatible(x, y) for x in la for y in fb)
 
 
 def _present(df: pd.DataFrame, role: str) -> bool:
@@ -193,9 +220,10 @@ def _deterministic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
                 quarantined.append(dict(id_type=name, id_value=value, record_count=len(idxs),
                                         reason=f"shared by more than {config.max_records_per_value} records"))
                 continue
+            guard = len(rule) == 1 and rule[0] in config.name_guard
             first = idxs[0]
             for other in idxs[1:]:
-                if uf.union(first, other):
+                if uf.union(first, other, name_guard=guard):
                     links += 1
     return links, quarantined
 
@@ -449,6 +477,11 @@ def resolve(df: pd.DataFrame, config: ResolverConfig, previous: pd.DataFrame | N
             for i, v in con.execute(f"select idx, {col}::varchar from recs where {col} is not null").fetchall():
                 if not config.is_blocked(role, v):
                     uf.add_value(i, role, v)
+        if any(r in present for r in config.name_guard):
+            for i, fn, ln in con.execute("select idx, fn, ln from recs where fn is not null").fetchall():
+                uf.add_value(i, "__fn", fn)
+                if ln:
+                    uf.add_value(i, "__ln", ln)
         for k, (a, b) in enumerate(config.unmerge):
             if a in index and b in index:
                 uf.limits[f"__unmerge_{k}"] = 1
@@ -493,6 +526,7 @@ def resolve(df: pd.DataFrame, config: ResolverConfig, previous: pd.DataFrame | N
         "manual_merges": int(forced),
         "links_refused_by_limits": int(uf.refused),
         "links_refused_by_limits_deterministic": int(refused_det),
+        "links_refused_by_name_guard": int(uf.refused_by_names),
         "threshold": prob.get("threshold"),
         "candidate_pairs": int(prob.get("candidate_pairs", 0)),
         "profiles_created": int(kinds.get("created", 0)),

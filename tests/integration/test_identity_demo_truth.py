@@ -79,12 +79,6 @@ def test_demo_ground_truth_precision_and_recall_floors(demo):
         assert len({profile_of[r] for r in ids}) == 1, person
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 4, open): a household sharing a phone or family email merges when one "
-    "member has no strong id of their own; a name-aware guard on shared contact values is still to do "
-    "(2 of 9 planted households merge, the floor is 1)",
-)
 def test_demo_households_do_not_merge(demo):
     planted = json.loads((demo / "truth" / "planted.json").read_text())
     clusters = pd.read_csv(demo / "clusters.csv", dtype=str)

@@ -133,3 +133,21 @@ def test_threshold_without_labels():
     p = np.array([0.99] * 50 + [0.6] * 5 + [0.2] * 100)
     t = choose_threshold(p)
     assert 0.5 <= t <= 0.99
+
+
+def test_name_guard_keeps_a_household_apart_but_not_a_nickname():
+    df = pd.DataFrame({
+        "record_id": ["a", "b", "c", "d", "e"],
+        "first_name": ["John", "Jane", "Bob", "Robert", None],
+        "last_name": ["Smith", "Smith", "Stone", "Stone", "Smith"],
+        "email": ["smiths@x.com", "smiths@x.com", "bob@x.com", "bob@x.com", "smiths@x.com"],
+    })
+    r = resolve(df, parse_config(DET))
+    p = profiles(r)
+    assert p["a"] != p["b"]  # family email, two first names
+    assert p["c"] == p["d"]  # Bob is Robert
+    assert p["e"] in (p["a"], p["b"])  # a nameless record joins one of them, and bridges nothing
+    assert r.stats["links_refused_by_name_guard"] >= 1
+    off = parse_config({**DET, "deterministic": {**DET["deterministic"], "name_guard": []}})
+    q = profiles(resolve(df, off))
+    assert q["a"] == q["b"]
