@@ -48,7 +48,7 @@ class ResolverConfig:
     probabilistic: bool = True
     threshold: float | None = None  # match probability; None = chosen without labels
     max_block_size: int = 400
-    em_sample_records: int = 300_000
+    em_max_pairs: int = 2_000_000  # pairs per EM session (a sample when a training block has more)
     # guards
     max_cluster_size: int = 50
     # manual overrides
@@ -171,7 +171,7 @@ def parse_config(data: dict | None, where: str = "identity.yml") -> ResolverConf
     else:
         prob = _mapping(prob, f"{where}: probabilistic")
         for key in prob:
-            if key not in ("enabled", "threshold", "max_block_size", "em_sample_records"):
+            if key not in ("enabled", "threshold", "max_block_size", "em_max_pairs"):
                 raise _err(f"{where}: probabilistic.{key}", "unknown setting")
         if "enabled" in prob:
             if not isinstance(prob["enabled"], bool):
@@ -184,8 +184,8 @@ def parse_config(data: dict | None, where: str = "identity.yml") -> ResolverConf
             kw["threshold"] = float(th)
         if "max_block_size" in prob:
             kw["max_block_size"] = _int(prob["max_block_size"], f"{where}: probabilistic.max_block_size", 2)
-        if "em_sample_records" in prob:
-            kw["em_sample_records"] = _int(prob["em_sample_records"], f"{where}: probabilistic.em_sample_records", 1000)
+        if "em_max_pairs" in prob:
+            kw["em_max_pairs"] = _int(prob["em_max_pairs"], f"{where}: probabilistic.em_max_pairs", 1000)
 
     guards = _mapping(data.get("guards"), f"{where}: guards")
     for key in guards:

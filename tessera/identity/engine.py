@@ -240,6 +240,9 @@ def _blocking_keys(present: set[str]) -> dict[str, list[str]]:
         "bk_no_st_pc": ["street_number", "street", "postcode"],
         "bk_fn_ln_no": ["fn", "ln", "street_number"],
         "bk_fn_ln_city": ["fn", "ln", "city"],
+        "bk_dob_city": ["dob", "city"],
+        "bk_no_st_city": ["street_number", "street", "city"],
+        "bk_ln_pc": ["ln", "postcode"],
         "bk_ln_fn_swap": ["lnfn"],
         "bk_nid": ["national_id"],
         "bk_email": ["email"],
@@ -300,14 +303,30 @@ def _comparisons(present: set[str]):
             C("jaro_winkler_similarity(l.street, r.street) >= 0.9", "street close"),
             cll.ElseLevel(),
         ]))
-    if "postcode" in present:
+    if {"postcode", "city"} <= present:
+        # one comparison for the locality: postcode and city name the same place, so scoring them
+        # as two independent pieces of evidence would count one agreement twice
+        comps.append(cl.CustomComparison(output_column_name="locality", comparison_levels=[
+            C("(l.postcode is null or r.postcode is null) and (l.city is null or r.city is null)").configure(
+                is_null_level=True),
+            C("l.postcode = r.postcode and l.city = r.city", "postcode and city"),
+            C("l.postcode = r.postcode and (l.city is null or r.city is null "
+              "or jaro_winkler_similarity(l.city, r.city) >= 0.9)", "postcode, city close or missing"),
+            C("l.city = r.city and (l.postcode is null or r.postcode is null "
+              "or damerau_levenshtein(l.postcode, r.postcode) <= 1)", "city, postcode one character or missing"),
+            C("l.postcode = r.postcode or l.city = r.city", "postcode or city"),
+            C("damerau_levenshtein(l.postcode, r.postcode) <= 1 and jaro_winkler_similarity(l.city, r.city) >= 0.9",
+              "both close"),
+            cll.ElseLevel(),
+        ]))
+    elif "postcode" in present:
         comps.append(cl.CustomComparison(output_column_name="postcode", comparison_levels=[
             cll.NullLevel("postcode"),
             C("l.postcode = r.postcode", "exact"),
             C("damerau_levenshtein(l.postcode, r.postcode) <= 1", "one character"),
             cll.ElseLevel(),
         ]))
-    if "city" in present:
+    elif "city" in present:
         comps.append(cl.CustomComparison(output_column_name="city", comparison_levels=[
             cll.NullLevel("city"),
             C("l.city = r.city", "exact"),
@@ -329,6 +348,34 @@ def _comparisons(present: set[str]):
                 cll.ElseLevel(),
             ]))
     return comps
+
+
+# candidate EM blocks, most informative first; each must leave some comparison free to train
+EM_BLOCKS = (("fn", "ln"), ("dob", "postcode"), ("dob", "city"), ("street", "postcode"), ("email",), ("phone",),
+             ("national_id",), ("dob",))
+
+
+def _comparison_columns(comp) -> set[str]:
+    """The input columns a comparison reads (from its levels' SQL: ``fn_l``, ``dob_r`` ...)."""
+    sql = " ".join(lvl.sql_condition for lvl in comp.get_comparison("duckdb").comparison_levels)
+    return set(re.findall(r"\b([a-z_]+)_[lr]\b", sql))
+
+
+def _em_blocks(pres: set[str], comps) -> list[tuple[str, ...]]:
+    """EM blocking rules (column tuples) that together train every comparison at least once."""
+    cols = {c.create_output_column_name(): _comparison_columns(c) for c in comps}
+    untrained = set(cols)
+    chosen = []
+    for block in EM_BLOCKS:
+        if not untrained or len(chosen) == 3:
+            break
+        if not set(block) <= pres:
+            continue
+        trains = {name for name in untrained if not cols[name] & set(block)}
+        if trains:
+            chosen.append(block)
+            untrained -= trains
+    return chosen
 
 
 def choose_threshold(p: np.ndarray, lo: float = 0.5, hi: float = 0.995) -> float:
@@ -417,12 +464,14 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
     timings["train_prior"] = time.perf_counter() - t0 - timings["blocking_keys"]
     linker.training.estimate_u_using_random_sampling(max_pairs=3e5, seed=1, min_count_per_level=None, num_chunks=1)
     timings["train_u"] = time.perf_counter() - t0 - timings["blocking_keys"] - timings["train_prior"]
-    em_rules = [k for k in ("bk_ln_dob", "bk_fn_ln_pc", "bk_no_st_pc", "bk_fn_ln", "bk_email") if k in keys]
-    for k in em_rules[:2]:
+    # m by EM. Each session blocks on real columns, so Splink knows which comparisons the block
+    # fixes and trains only the others; sessions are added until every comparison was trained once.
+    for cols in _em_blocks(pres, comps):
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(k), estimate_without_term_frequencies=True)
-        except Exception as exc:  # noqa: BLE001
-            log.info("EM on %s failed: %s", k, exc)
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*cols), estimate_without_term_frequencies=True, max_pairs=config.em_max_pairs)
+        except Exception as exc:  # noqa: BLE001 - e.g. a block with no pairs in a tiny input
+            log.info("EM blocked on %s failed: %s", cols, exc)
     timings["train_em"] = time.perf_counter() - t0 - timings["train_u"] - timings["train_prior"] - timings["blocking_keys"]
     t1 = time.perf_counter()
     preds = linker.inference.predict(threshold_match_probability=0.05)
