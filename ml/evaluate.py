@@ -89,3 +89,30 @@ def plot_calibration(
     finally:
         plt.close(fig)
     return Path(path)
+
+
+def plot_lift(curves: Mapping[str, tuple], path: str | Path, bins: int = 10, title: str = "Lift by decile, holdout") -> Path:
+    """Cumulative lift per score decile (top decile first) per ``name -> (y_true, scores)``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    try:
+        for name, (y, s) in curves.items():
+            y = np.asarray(y, dtype=float)
+            order = np.argsort(-np.asarray(s, dtype=float), kind="stable")
+            base = y.mean() if len(y) else 0.0
+            if base == 0:
+                continue
+            cum = np.cumsum(y[order]) / np.arange(1, len(y) + 1) / base
+            xs = np.arange(1, bins + 1) / bins
+            idx = np.maximum((xs * len(y)).astype(int) - 1, 0)
+            ax.plot(xs * 100, cum[idx], marker="o", markersize=3, label=name)
+        ax.axhline(1.0, linestyle="--", color="grey", linewidth=1)
+        ax.set_xlabel("top % of customers by score")
+        ax.set_ylabel("cumulative lift")
+        ax.set_title(title)
+        ax.legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+    return Path(path)

@@ -83,6 +83,8 @@ FEATURES: tuple[str, ...] = (
     "pnbd_p_alive",
     "pnbd_p_purchase",
     "pnbd_expected_purchases",
+    "mbgnbd_p_alive",  # modified BG/NBD: may drop out right after the first purchase
+    "mbgnbd_expected_purchases",
 )
 RFM_FEATURES = ("recency_days", "n_orders", "monetary_avg")
 RECENCY_FEATURES = ("recency_days",)
@@ -248,7 +250,7 @@ class FeatureBuilder:
         t0 = time.perf_counter()
         fits = {}
         prev = self._fits[max(self._fits)] if self._fits else {}
-        for kind, prefix in (("bgnbd", "bgnbd"), ("pnbd", "pnbd")):
+        for kind, prefix in (("bgnbd", "bgnbd"), ("pnbd", "pnbd"), ("mbgnbd", "mbgnbd")):
             if fit_mask.sum() >= 20:
                 fitted = clv.fit(
                     kind,
@@ -264,7 +266,8 @@ class FeatureBuilder:
             else:
                 a = p = e = np.full(len(sel), np.nan)
             f[f"{prefix}_p_alive"] = _scatter(n, sel, a)
-            f[f"{prefix}_p_purchase"] = _scatter(n, sel, p)
+            if prefix != "mbgnbd":
+                f[f"{prefix}_p_purchase"] = _scatter(n, sel, p)
             f[f"{prefix}_expected_purchases"] = _scatter(n, sel, e)
         self._fits[c] = fits
         self.clv_seconds += time.perf_counter() - t0
@@ -302,17 +305,12 @@ def X_of(frame: pd.DataFrame, columns=FEATURES) -> pd.DataFrame:
 # -- models --------------------------------------------------------------------------------------
 
 
-def _signed_log1p(X):
-    X = np.asarray(X, dtype=float)
-    return np.sign(X) * np.log1p(np.abs(X))
-
-
 def linear_pipeline(random_state: int = 0, C: float = 1.0) -> Pipeline:
-    """Median impute (+ missing indicators) -> signed log1p -> scale -> logistic regression."""
+    """Median impute (+ missing indicators) -> arcsinh (a log that keeps the sign) -> scale -> LR."""
     return Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-            ("log1p", FunctionTransformer(_signed_log1p, feature_names_out="one-to-one")),
+            ("asinh", FunctionTransformer(np.arcsinh, feature_names_out="one-to-one")),
             ("scale", StandardScaler()),
             ("model", LogisticRegression(C=C, max_iter=3000, random_state=random_state)),
         ]
@@ -428,10 +426,11 @@ def train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig = EngineCon
             f"{cfg.min_history_days} days of history before the first cutoff)"
         )
     c_V = c_H - h
-    sel_cuts = [c for c in (c_V - h - k * s for k in range(K)) if _usable(b, c, cfg)]
+    n_sel = max(1, min(K, 2))  # selection only has to rank two candidates: two cutoffs suffice
+    sel_cuts = [c for c in (c_V - h - k * s for k in range(n_sel)) if _usable(b, c, cfg)]
     sel_note = "disjoint"
     if not sel_cuts:  # short history: earlier cutoffs whose label windows overlap c_V's
-        sel_cuts = [c for c in (c_V - k * s for k in range(1, K + 1)) if _usable(b, c, cfg)]
+        sel_cuts = [c for c in (c_V - k * s for k in range(1, n_sel + 1)) if _usable(b, c, cfg)]
         sel_note = "overlapping"
 
     # -- features ------------------------------------------------------------------------------

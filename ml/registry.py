@@ -136,3 +136,103 @@ def load_champion(tracking_uri: str | None = None, model_name: str = MODEL_NAME)
     return Champion(
         model=model, model_name=model_name, version=str(mv.version), run_id=mv.run_id, model_uri=uri
     )
+
+
+# -- champion / challenger ------------------------------------------------------------------------
+
+CHALLENGER_ALIAS = "challenger"
+SCORE_TAG = "backtest_roc_auc"  # the holdout ROC AUC a version was trained and compared with
+DEFAULT_PROMOTION_MARGIN = 0.0
+
+
+def _version_score(client, mv) -> float | None:
+    if mv is None:
+        return None
+    for tag in (SCORE_TAG, VAL_AUC_TAG):
+        if mv.tags and tag in mv.tags:
+            return float(mv.tags[tag])
+    return version_val_auc(client, mv)
+
+
+def alias_version(client, alias: str, model_name: str = MODEL_NAME):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def decide_promotion(
+    client,
+    version: str,
+    score: float,
+    *,
+    champion_score_on_same_backtest: float | None = None,
+    margin: float = DEFAULT_PROMOTION_MARGIN,
+    model_name: str = MODEL_NAME,
+) -> Promotion:
+    """``champion`` moves to ``version`` when there is no champion yet, or when ``score`` beats
+    the champion's score **on the same backtest** (``champion_score_on_same_backtest``: the
+    champion model re-scored on this run's holdout; else the champion's own recorded score) by
+    at least ``margin``. Otherwise ``version`` becomes ``challenger``."""
+    client.set_model_version_tag(model_name, version, SCORE_TAG, f"{score:.6f}")
+    current = champion_version(client, model_name)
+    cur_score = champion_score_on_same_backtest
+    if cur_score is None:
+        cur_score = _version_score(client, current)
+    if current is None or cur_score is None or score >= cur_score + margin:
+        client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+        log.info("model %s version %s is now %s (%.4f vs %s)", model_name, version, CHAMPION_ALIAS, score, cur_score)
+        return Promotion(True, str(current.version) if current else None, cur_score)
+    client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version)
+    log.info(
+        "model %s version %s (%.4f) stays %s: champion v%s scores %.4f on the same backtest (margin %.4f)",
+        model_name, version, score, CHALLENGER_ALIAS, current.version, cur_score, margin,
+    )
+    return Promotion(False, str(current.version), cur_score)
+
+
+PREVIOUS_CHAMPION_TAG = "previous_champion"
+
+
+def promote(version: str | None = None, *, tracking_uri: str | None = None, model_name: str = MODEL_NAME) -> str:
+    """Make ``version`` (default: the ``challenger``) the champion by hand; remembers the
+    replaced champion for :func:`rollback`. Returns the new champion's version."""
+    client, _ = configure_mlflow(tracking_uri)
+    if version is None:
+        ch = alias_version(client, CHALLENGER_ALIAS, model_name)
+        if ch is None:
+            raise LookupError(f"registered model {model_name!r} has no {CHALLENGER_ALIAS!r}; name a version")
+        version = str(ch.version)
+    client.get_model_version(model_name, str(version))  # raises when it does not exist
+    current = champion_version(client, model_name)
+    if current is not None and str(current.version) != str(version):
+        client.set_model_version_tag(model_name, str(version), PREVIOUS_CHAMPION_TAG, str(current.version))
+    client.set_registered_model_alias(model_name, CHAMPION_ALIAS, str(version))
+    ch = alias_version(client, CHALLENGER_ALIAS, model_name)
+    if ch is not None and str(ch.version) == str(version):
+        client.delete_registered_model_alias(model_name, CHALLENGER_ALIAS)
+    return str(version)
+
+
+def rollback(*, tracking_uri: str | None = None, model_name: str = MODEL_NAME) -> str:
+    """Give ``champion`` back to the version it replaced (its ``previous_champion`` tag, else the
+    highest version below the champion). Returns the new champion's version."""
+    client, _ = configure_mlflow(tracking_uri)
+    current = champion_version(client, model_name)
+    if current is None:
+        raise LookupError(f"registered model {model_name!r} has no {CHAMPION_ALIAS!r} to roll back")
+    target = (current.tags or {}).get(PREVIOUS_CHAMPION_TAG)
+    if target is None:
+        lower = [
+            int(v.version)
+            for v in client.search_model_versions(f"name='{model_name}'")
+            if int(v.version) < int(current.version)
+        ]
+        if not lower:
+            raise LookupError(f"version {current.version} is the first version; nothing to roll back to")
+        target = str(max(lower))
+    client.set_registered_model_alias(model_name, CHAMPION_ALIAS, str(target))
+    client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, str(current.version))
+    return str(target)

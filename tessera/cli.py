@@ -23,6 +23,7 @@ from tessera.cli_support import err  # noqa: E402
 from tessera.cli_support import fail as _fail  # noqa: E402
 from tessera.decide.cli import decide_app, experiments_app  # noqa: E402
 from tessera.identity.cli import identity_app  # noqa: E402
+from tessera.predict.cli import ml_app, predict_app  # noqa: E402
 
 app = typer.Typer(help="Tessera: the warehouse-native customer data platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -34,6 +35,8 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(identity_app, name="identity")
 app.add_typer(decide_app, name="decide")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(predict_app, name="predict")
+app.add_typer(ml_app, name="ml")
 
 console = Console()
 

@@ -1,0 +1,1 @@
+"""``tessera predict`` (propensity, recommendations) and ``tessera ml`` (promote, rollback)."""
