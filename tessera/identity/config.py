@@ -48,7 +48,7 @@ class ResolverConfig:
     probabilistic: bool = True
     threshold: float | None = None  # match probability; None = chosen without labels
     max_block_size: int = 400
-    em_max_pairs: int = 2_000_000  # pairs per EM session (a sample when a training block has more)
+    em_max_pairs: int = 500_000  # pairs per EM session (a sample when a training block has more)
     # guards
     max_cluster_size: int = 50
     # manual overrides

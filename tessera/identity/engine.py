@@ -326,14 +326,11 @@ def _blocking_keys(present: set[str]) -> dict[str, list[str]]:
         "bk_dob_city": ["dob", "city"],
         "bk_no_st_city": ["street_number", "street", "city"],
         "bk_ln_pc": ["ln", "postcode"],
-        "bk_ln_fn_swap": ["lnfn"],
         "bk_nid": ["national_id"],
         "bk_email": ["email"],
         "bk_phone": ["phone"],
     }
-    have = {"fn", "ln", "lnfn"} & {"fn", "ln", "lnfn"}
-    avail = set(present) | have
-    return {k: v for k, v in rules.items() if all(c in avail for c in v)}
+    return {k: v for k, v in rules.items() if all(c in present for c in v)}
 
 
 def _comparisons(present: set[str]):
@@ -494,41 +491,50 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
     if "full_name" in present:
         pres |= {"fn", "ln"}
     keys = _blocking_keys(pres)
-    if not {"fn", "ln"} <= pres:
-        keys.pop("bk_ln_fn_swap", None)
     cap = config.max_block_size
-    key_exprs = []
-    for name, cols in keys.items():
-        if cols == ["lnfn"]:
-            e = "case when fn is not null and ln is not null then hash(least(fn, ln), greatest(fn, ln)) end"
-        else:
-            e = ("case when " + " and ".join(f"{c} is not null" for c in cols) + " then hash("
-                 + ", ".join(cols) + ") end")
-        key_exprs.append((name, e))
+    key_exprs = [(name, "case when " + " and ".join(f"{c} is not null" for c in cols) + " then hash("
+                  + ", ".join(cols) + ") end") for name, cols in keys.items()]
+    blocking = [f"l.{n} = r.{n} and l.det <> r.det" for n, _ in key_exprs]
+    if {"fn", "ln"} <= pres:
+        # swapped first and last names: one side's (first, last) is the other's (last, first)
+        key_exprs += [("bk_fnln", "case when fn is not null and ln is not null then hash(fn, ln) end"),
+                      ("bk_lnfn", "case when fn is not null and ln is not null then hash(ln, fn) end")]
+        blocking.append("l.bk_fnln = r.bk_lnfn and l.det <> r.det")
     inner = ", ".join(f"{e} as {n}" for n, e in key_exprs)
     # only what the comparisons and blocking read: a narrow table keeps Splink's joins cheap
     con.execute(f"create or replace temp table prob_keys as select r.idx, d.det, {', '.join(f'r.{c}' for c in COMPARE_COLS)}, "
                 f"{inner} from recs r join det_df d using (idx)")
-    # a blocking key shared by more than max_block_size records generates no pairs (stays tractable)
+    # Keep a key value only where it can make a pair: a block of more than one deterministic cluster
+    # and at most max_block_size records (a bigger block generates no pairs: stays tractable).
+    # Singleton and single-cluster blocks are most of them, so Splink's joins see far fewer rows.
     outer = []
     for n, _ in key_exprs:
-        con.execute(f"create or replace temp table big_{n} as select {n} as k from prob_keys where {n} is not null "
-                    f"group by {n} having count(*) > {cap}")
-        if con.execute(f"select count(*) from big_{n}").fetchone()[0]:
-            outer.append(f"case when {n} in (select k from big_{n}) then null else {n} end as {n}")
-        else:
-            outer.append(n)
+        if n in ("bk_fnln", "bk_lnfn"):
+            continue
+        con.execute(f"create or replace temp table use_{n} as select {n} as k from prob_keys where {n} is not null "
+                    f"group by {n} having count(*) <= {cap} and min(det) <> max(det)")
+        outer.append(f"case when {n} in (select k from use_{n}) then {n} end as {n}")
+    if any(n == "bk_fnln" for n, _ in key_exprs):
+        con.execute(
+            "create or replace temp table use_swap as select k from ("
+            f"select bk_fnln as k from prob_keys where bk_fnln is not null group by 1 having count(*) <= {cap}) "
+            f"semi join (select bk_lnfn as k from prob_keys where bk_lnfn is not null and bk_lnfn <> bk_fnln "
+            f"group by 1 having count(*) <= {cap}) using (k)")
+        outer += ["case when bk_fnln in (select k from use_swap) then bk_fnln end as bk_fnln",
+                  "case when bk_lnfn in (select k from use_swap) then bk_lnfn end as bk_lnfn"]
     con.execute(
         f"create or replace temp table prob_recs as select * exclude ({', '.join(n for n, _ in key_exprs)}), "
         f"{', '.join(outer)} from prob_keys"
     )
+    for n, _ in key_exprs:
+        con.execute(f"drop table if exists use_{n}")
+    con.execute("drop table if exists use_swap")
     con.execute("drop table prob_keys")
     con.unregister("det_df")
     timings["blocking_keys"] = time.perf_counter() - t0
     comps = _comparisons(pres)
     if len(comps) < 2:
         return {"probabilistic_links": 0, "threshold": None, "candidate_pairs": 0}
-    blocking = [f"l.{n} = r.{n} and l.det <> r.det" for n, _ in key_exprs]
     settings = SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="idx",
@@ -566,17 +572,19 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
     p = pairs["match_probability"].astype(float)
     threshold = config.threshold if config.threshold is not None else choose_threshold(p)
     keep = p >= threshold
-    li, ri = pairs["idx_l"][keep].tolist(), pairs["idx_r"][keep].tolist()
-    links = 0
-    for a, b in zip(li, ri):
-        if uf.find(a) != uf.find(b) and uf.union(a, b):
-            links += 1
+    if not uf.values:  # no limits to respect: every link at once
+        links = uf.union_all(pairs["idx_l"][keep].astype(np.int64), pairs["idx_r"][keep].astype(np.int64))
+    else:  # strongest first, so a limit refuses the weakest link of a would-be conflicting cluster
+        links = 0
+        for a, b in zip(pairs["idx_l"][keep].tolist(), pairs["idx_r"][keep].tolist()):
+            if uf.find(a) != uf.find(b) and uf.union(a, b):
+                links += 1
     return {
         "probabilistic_links": links,
         "threshold": threshold,
         "candidate_pairs": int(len(p)),
         "pairs_above_threshold": int(keep.sum()),
-        "blocking_keys": list(keys),
+        "blocking_keys": list(keys) + (["swapped names"] if {"fn", "ln"} <= pres else []),
         "_pairs": (pairs["idx_l"][keep], pairs["idx_r"][keep], p[keep]),
     }
 
