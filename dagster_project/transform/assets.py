@@ -9,7 +9,7 @@ dbt runs in separate invocations because Python assets sit between its layers:
 """
 
 
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 
 from dagster_project.transform.project import dbt_project
@@ -53,38 +53,74 @@ def _model_key(name: str):
     return get_asset_key_for_model([dbt_staging_assets], name)
 
 
-@asset(
-    key=["identity", "record_profiles"],
-    group_name="profiles",
-    kinds={"python", "duckdb"},
-    deps=[_model_key("int_identity__records"), _model_key("int_identifiers_unioned")],
-    description=(
-        "Identity resolution: joins source records that share a trusted identifier into one "
-        "profile, with stable profile ids, hub quarantine and merge/split history "
-        "(identity.record_profiles, identity.profile_history, identity.quarantined_identifiers)."
-    ),
+IDENTITY_KEY = AssetKey(["identity", "record_profiles"])
+SURVIVORSHIP_KEYS = (AssetKey(["identity", "survivorship_rules"]), AssetKey(["identity", "source_priority"]))
+
+
+def _markdown_table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r.get(c, "")).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def identity_metadata(stats: dict) -> dict:
+    """What a run did, for the asset's page: records in, profiles out, merges, splits, quarantined
+    hubs, the largest clusters, the passes' links and refusals, and the time per step."""
+    return {
+        "records_in": stats["records_in"],
+        "profiles_out": stats["profiles_out"],
+        "profiles_created": stats["profiles_created"],
+        "merges": stats["merges"],
+        "splits": stats["splits"],
+        "multi_record_profiles": stats["multi_record_profiles"],
+        "deterministic_links": stats["deterministic_links"],
+        "probabilistic_links": stats["probabilistic_links"],
+        "manual_merges": stats["manual_merges"],
+        "match_threshold": MetadataValue.float(float(stats["threshold"] or 0.0)),
+        "links_refused_by_limits": stats["links_refused_by_limits"],
+        "links_refused_by_name_guard": stats["links_refused_by_name_guard"],
+        "hub_values_quarantined": stats["hub_values_quarantined"],
+        "blocked_values_seen": stats["blocked_values_seen"],
+        "quarantined_hubs": MetadataValue.md(_markdown_table(
+            stats["quarantined_values"], ["id_type", "id_value", "record_count", "reason"])),
+        "clusters_over_size_limit": MetadataValue.json(stats["clusters_over_size_limit"]),
+        "largest_clusters": MetadataValue.md(_markdown_table(stats["largest_clusters"], ["profile_id", "records"])),
+        "timings_s": MetadataValue.json(stats["timings_s"]),
+        "run_id": stats["run_id"],
+    }
+
+
+@multi_asset(
+    name="identity_record_profiles",
+    specs=[
+        AssetSpec(
+            IDENTITY_KEY,
+            group_name="profiles",
+            kinds={"python", "duckdb"},
+            deps=[_model_key("int_identity__records"), _model_key("int_identifiers_unioned")],
+            description=(
+                "Identity resolution: deterministic pass on trusted identifiers, then Splink's probabilistic "
+                "pass, into one profile per person, with stable profile ids, hub quarantine, limits and "
+                "merge/split history (identity.record_profiles, identity.profile_history, "
+                "identity.quarantined_identifiers, identity.resolution_runs)."
+            ),
+        ),
+        AssetSpec(SURVIVORSHIP_KEYS[0], group_name="profiles", kinds={"python", "duckdb"},
+                  description="The golden-record survivorship rule per trait, from config/identity.yml."),
+        AssetSpec(SURVIVORSHIP_KEYS[1], group_name="profiles", kinds={"python", "duckdb"},
+                  description="Source ranks for the source_priority survivorship rule, from config/identity.yml."),
+    ],
 )
 def identity_record_profiles(context: AssetExecutionContext):
     stats = run_identity_resolution()
-    context.add_output_metadata(
-        {
-            "records_in": stats["records_in"],
-            "profiles_out": stats["profiles_out"],
-            "profiles_created": stats["profiles_created"],
-            "merges": stats["merges"],
-            "splits": stats["splits"],
-            "multi_record_profiles": stats["multi_record_profiles"],
-            "deterministic_links": stats["deterministic_links"],
-            "probabilistic_links": stats["probabilistic_links"],
-            "match_threshold": MetadataValue.float(float(stats["threshold"] or 0.0)),
-            "links_refused_by_limits": stats["links_refused_by_limits"],
-            "hub_values_quarantined": stats["hub_values_quarantined"],
-            "clusters_over_size_limit": MetadataValue.json(stats["clusters_over_size_limit"]),
-            "largest_clusters": MetadataValue.json(stats["largest_clusters"]),
-            "timings_s": MetadataValue.json(stats["timings_s"]),
-            "run_id": stats["run_id"],
-        }
-    )
+    yield MaterializeResult(asset_key=IDENTITY_KEY, metadata=identity_metadata(stats))
+    yield MaterializeResult(asset_key=SURVIVORSHIP_KEYS[0], metadata={
+        "rules": MetadataValue.md(_markdown_table(
+            [{"trait": t, "rule": r} for t, r in stats["survivorship_rules"].items()], ["trait", "rule"]))})
+    yield MaterializeResult(asset_key=SURVIVORSHIP_KEYS[1], metadata={
+        "source_priority": MetadataValue.json(stats["source_priority"])})
 
 
 dbt_assets_all = [dbt_staging_assets, dbt_marts_assets, dbt_decisions_assets, dbt_measurement_assets]

@@ -28,6 +28,14 @@ IDENTIFIER_ROLES = ("customer_id", "loyalty_id", "crm_id", "national_id", "email
 DEFAULT_RULES = (("customer_id",), ("loyalty_id",), ("crm_id",), ("national_id",), ("email",), ("phone",),
                  ("device_id",))
 SURVIVORSHIP_RULES = ("most_recent", "source_priority", "most_frequent")
+# golden-record traits (columns of profiles.dim_customer_profiles) and their default survivorship rule
+DEFAULT_SURVIVORSHIP = {
+    "first_name": "source_priority", "last_name": "source_priority", "customer_id": "source_priority",
+    "date_of_birth": "source_priority", "city": "source_priority", "country": "source_priority",
+    "email": "most_recent", "phone": "most_recent", "loyalty_id": "most_recent", "loyalty_tier": "most_recent",
+}
+# the warehouse's sources, most trusted first, when survivorship.source_priority is not given
+DEFAULT_SOURCE_PRIORITY = ("shop", "crm", "loyalty", "support", "web")
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,14 @@ class ResolverConfig:
     # survivorship per trait
     survivorship: dict[str, dict[str, Any]] = field(default_factory=dict)
     source_priority: tuple[str, ...] = ()
+
+    def survivorship_rules(self) -> dict[str, str]:
+        """The rule per golden trait: the configured one, else the default."""
+        return {t: self.survivorship.get(t, {}).get("rule", d) for t, d in DEFAULT_SURVIVORSHIP.items()}
+
+    def source_ranks(self) -> dict[str, int]:
+        """Source -> rank (1 = most trusted) for the source_priority rule."""
+        return {s: i + 1 for i, s in enumerate(self.source_priority or DEFAULT_SOURCE_PRIORITY)}
 
     def is_blocked(self, id_type: str, value: str) -> bool:
         v = str(value).strip().lower()
@@ -215,8 +231,13 @@ def parse_config(data: dict | None, where: str = "identity.yml") -> ResolverConf
         if trait == "source_priority":
             if not isinstance(spec, list) or not all(isinstance(s, str) for s in spec):
                 raise _err(f"{where}: survivorship.source_priority", "expected a list of source names")
+            if len(set(spec)) != len(spec):
+                raise _err(f"{where}: survivorship.source_priority", "a source is listed twice")
             kw["source_priority"] = tuple(spec)
             continue
+        if trait not in DEFAULT_SURVIVORSHIP:
+            raise _err(f"{where}: survivorship.{trait}",
+                       f"unknown trait; expected source_priority or one of {', '.join(DEFAULT_SURVIVORSHIP)}")
         if isinstance(spec, str):
             spec = {"rule": spec}
         spec = _mapping(spec, f"{where}: survivorship.{trait}")

@@ -7,6 +7,11 @@ dbt), and writes the ``identity`` schema:
 - ``profile_history``: run_id, changed_at, profile_id, change_type, related_profile_id, record_count
 - ``quarantined_identifiers``: id_type, id_value, record_count, reason (replaced each run)
 - ``resolution_runs``: one row of statistics per run
+- ``survivorship_rules``: trait, rule (the golden-record rule per trait, from ``survivorship:``)
+- ``source_priority``: source, priority (1 = most trusted), for the ``source_priority`` rule
+
+dbt's golden-record model (``int_profile_traits__golden``) reads the last two, so a change to the
+survivorship settings takes effect on the next run without recompiling the dbt project.
 """
 
 from __future__ import annotations
@@ -28,6 +33,28 @@ from tessera.identity.engine import resolve
 def load_warehouse_config(config_dir: Path | None = None) -> ResolverConfig:
     path = (config_dir or paths.config_dir()) / "identity.yml"
     return load_config(path) if path.exists() else ResolverConfig()
+
+
+def mask_value(value) -> str:
+    """An identifier value shortened for display (run metadata is not the place for full emails and
+    phone numbers): the first two characters of an email's local part and its domain
+    (``in***@shop.com``), else the first two and last two characters (``+1***67``)."""
+    v = str(value)
+    if "@" in v:
+        local, _, domain = v.partition("@")
+        return f"{local[:2]}***@{domain}"
+    return v if len(v) <= 4 else f"{v[:2]}***{v[-2:]}"
+
+
+def write_survivorship(con: duckdb.DuckDBPyConnection, config: ResolverConfig) -> None:
+    """Replace identity.survivorship_rules and identity.source_priority from the configuration."""
+    con.execute("create schema if not exists identity")
+    con.execute("create or replace table identity.survivorship_rules (trait varchar, rule varchar)")
+    con.executemany("insert into identity.survivorship_rules values (?, ?)",
+                    [[t, r] for t, r in config.survivorship_rules().items()])
+    con.execute("create or replace table identity.source_priority (source varchar, priority integer)")
+    con.executemany("insert into identity.source_priority values (?, ?)",
+                    [[src, rank] for src, rank in config.source_ranks().items()])
 
 
 def run_identity_resolution(
@@ -59,7 +86,13 @@ def run_identity_resolution(
         assignments = result.assignments.assign(resolved_at=now)
         history = result.history.assign(run_id=run_id, changed_at=now)
         hubs = result.quarantined
-        stats = dict(result.stats, run_id=run_id, resolved_at=now.isoformat())
+        top = hubs.sort_values("record_count", ascending=False, kind="stable").head(20) if len(hubs) else hubs
+        stats = dict(
+            result.stats, run_id=run_id, resolved_at=now.isoformat(),
+            quarantined_values=[dict(id_type=r.id_type, id_value=mask_value(r.id_value),
+                                     record_count=int(r.record_count), reason=r.reason) for r in top.itertuples()],
+            survivorship_rules=config.survivorship_rules(), source_priority=config.source_ranks(),
+        )
 
         con.execute("create schema if not exists identity")
         con.execute("begin transaction")
@@ -97,6 +130,7 @@ def run_identity_resolution(
             [run_id, now, stats["records_in"], stats["profiles_out"], stats["merges"], stats["splits"],
              stats["hub_values_quarantined"], json.dumps(stats, default=str)],
         )
+        write_survivorship(con, config)
         con.execute("commit")
     finally:
         con.close()

@@ -1,12 +1,32 @@
 {#-
-  Golden record survivorship, one row per profile.
-  - names (first_name, last_name): source priority shop > crm > loyalty > support > web, then the
-    most recently updated record; each attribute is the first non-null value in that order.
-  - email, phone: the most recently updated non-null value (source priority breaks ties).
-  - customer_id: source priority, then recency (the shop record's id wins).
-  - loyalty_id, loyalty_tier: the most recently updated loyalty record.
+  Golden record survivorship, one row per profile. Each trait is chosen independently by its own
+  rule, configured in the `survivorship:` section of config/identity.yml and written by the identity
+  asset to identity.survivorship_rules (trait, rule) and identity.source_priority (source, priority):
+
+  - most_recent:     the most recently updated record's non-null value (ties: source priority);
+  - source_priority: the non-null value of the most trusted source (ties: the most recent);
+  - most_frequent:   the non-null value most of the profile's records carry (ties: the most recent,
+                     then source priority).
+
+  A trait missing from identity.survivorship_rules keeps the default below (the same defaults as
+  tessera.identity.config.DEFAULT_SURVIVORSHIP). A source missing from identity.source_priority
+  ranks after every listed one, in the records' built-in order (shop, crm, loyalty, support, web).
   Every ordering ends with record_id, so the result is deterministic.
 -#}
+
+{%- set traits = {
+    'first_name':    {'column': 'first_name_display', 'default': 'source_priority'},
+    'last_name':     {'column': 'last_name_display',  'default': 'source_priority'},
+    'email':         {'column': 'email',              'default': 'most_recent'},
+    'phone':         {'column': 'phone',              'default': 'most_recent'},
+    'customer_id':   {'column': 'customer_id',        'default': 'source_priority'},
+    'loyalty_id':    {'column': 'loyalty_id',         'default': 'most_recent'},
+    'loyalty_tier':  {'column': 'loyalty_tier',       'default': 'most_recent'},
+    'date_of_birth': {'column': 'date_of_birth',      'default': 'source_priority'},
+    'city':          {'column': 'city',               'default': 'source_priority'},
+    'country':       {'column': 'country',            'default': 'source_priority'},
+} -%}
+
 with
 
 profile_records as (
@@ -16,23 +36,63 @@ profile_records as (
 
 ),
 
-{%- set by_priority = 'source_priority, updated_at desc nulls last, record_id' %}
-{%- set by_recency = 'updated_at desc nulls last, source_priority, record_id' %}
+survivorship_rules as (
+
+    select * from {{ source('identity', 'survivorship_rules') }}
+
+),
+
+configured_source_priority as (
+
+    select * from {{ source('identity', 'source_priority') }}
+
+),
+
+trait_rules as (
+
+    -- one row: the rule of every trait
+    select
+        {%- for trait, spec in traits.items() %}
+        coalesce(max(case when trait = '{{ trait }}' then rule end), '{{ spec.default }}')
+                                                            as {{ trait }}__rule{{ ',' if not loop.last }}
+        {%- endfor %}
+    from survivorship_rules
+
+),
+
+ranked_records as (
+
+    select
+        profile_records.*,
+        coalesce(configured_source_priority.priority, 1000 + profile_records.source_priority)
+                                                            as source_rank,
+        {%- for trait, spec in traits.items() %}
+        count({{ spec.column }}) over (
+            partition by profile_records.profile_id, {{ spec.column }}
+        )                                                   as {{ trait }}__frequency,
+        {%- endfor %}
+        trait_rules.*
+    from profile_records
+    cross join trait_rules
+    left join configured_source_priority
+        on configured_source_priority.source = profile_records.source
+
+),
+
+{%- set order_specs = {} %}
+{%- for trait, spec in traits.items() %}
+    {%- do order_specs.update({trait: {
+        'column': spec.column,
+        'order_by': "case when " ~ trait ~ "__rule = 'most_frequent' then " ~ trait ~ "__frequency end desc nulls last, "
+            ~ "case when " ~ trait ~ "__rule = 'source_priority' then source_rank end asc nulls last, "
+            ~ "updated_at desc nulls last, source_rank, record_id"
+    }}) %}
+{%- endfor %}
 
 survivors as (
 
-    {{ tessera.latest_non_null('profile_records', 'profile_id', {
-        'first_name': {'column': 'first_name_display', 'order_by': by_priority},
-        'last_name': {'column': 'last_name_display', 'order_by': by_priority},
-        'email': {'column': 'email', 'order_by': by_recency},
-        'phone': {'column': 'phone', 'order_by': by_recency},
-        'customer_id': {'column': 'customer_id', 'order_by': by_priority},
-        'loyalty_id': {'column': 'loyalty_id', 'order_by': by_recency},
-        'loyalty_tier': {'column': 'loyalty_tier', 'order_by': by_recency},
-        'date_of_birth': {'column': 'date_of_birth', 'order_by': by_priority},
-        'city': {'column': 'city', 'order_by': by_priority},
-        'country': {'column': 'country', 'order_by': by_priority},
-    }, by_recency) }}
+    {{ tessera.latest_non_null('ranked_records', 'profile_id', order_specs,
+                               'updated_at desc nulls last, source_rank, record_id') }}
 
 ),
 
