@@ -45,6 +45,11 @@ def run_splink(records: pd.DataFrame, threshold: float = 0.9, u_pairs: float = 5
         block_on("date_of_birth", "postcode"),
         block_on("street_number", "address_1", "postcode"),
         block_on("given_name", "surname", "street_number"),
+        block_on("given_name", "surname", "suburb"),
+        block_on("date_of_birth", "suburb"),
+        block_on("street_number", "address_1", "suburb"),
+        block_on("surname", "postcode"),
+        "l.given_name = r.surname and l.surname = r.given_name",  # swapped names
     ]
     if has_id:
         comparisons.append(cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]))
