@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Customers used to fit the four population parameters (a uniform sample beyond that). The
 #: Pareto/NBD likelihood (a hypergeometric function per customer) is ~100x dearer than BG/NBD's.
-MAX_FIT_CUSTOMERS = {"bgnbd": 50_000, "mbgnbd": 50_000, "pnbd": 6_000}
+MAX_FIT_CUSTOMERS = {"bgnbd": 20_000, "mbgnbd": 20_000, "pnbd": 4_000}
 
 _PARAMS = {"bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"), "pnbd": ("r", "alpha", "s", "beta")}
 _START = {"bgnbd": (0.5, 30.0, 1.0, 3.0), "mbgnbd": (0.5, 30.0, 1.0, 3.0), "pnbd": (0.5, 30.0, 0.5, 300.0)}
@@ -116,7 +116,10 @@ def fit(kind: str, frequency, recency, T, *, seed: int = 0, start: CLVFit | None
     fn = _logp_function(kind)
 
     def objective(theta):
-        v, g = fn(theta, cx, ctx, cT, cw)
+        try:
+            v, g = fn(theta, cx, ctx, cT, cw)
+        except Exception:  # the library's parameter checks (r > 0 ...) fail where exp() under/overflows
+            return 1e10, np.zeros_like(theta)
         if not np.isfinite(v):
             return 1e10, np.zeros_like(theta)
         return float(v), np.asarray(g, dtype=float)

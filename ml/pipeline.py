@@ -25,6 +25,7 @@ from ml import propensity as P
 log = logging.getLogger(__name__)
 
 HORIZON_TAG = "horizon_days"
+LABEL_TAG = "label_window_days"  # shorter than the horizon when the history was short
 ENGINE_TAG = "tessera.engine"
 ENGINE = "propensity-v2"
 #: Quality gate defaults (env overrides): the champion's holdout ROC AUC floor, the drift limit.
@@ -112,6 +113,7 @@ def train_and_register(
     m = dict(run.metrics)
     params = {
         "horizon_days": str(config.horizon_days),
+        "label_window_days": str(run.label_days),
         "n_cutoffs": str(config.n_cutoffs),
         "cutoff_step_days": str(config.step),
         "min_history_days": str(config.min_history_days),
@@ -177,7 +179,7 @@ def train_and_register(
         )
         run_id = mr.info.run_id
     version = str(info.registered_model_version)
-    for tag, value in ((HORIZON_TAG, str(config.horizon_days)), (ENGINE_TAG, ENGINE),
+    for tag, value in ((HORIZON_TAG, str(config.horizon_days)), (LABEL_TAG, str(run.label_days)), (ENGINE_TAG, ENGINE),
                        ("selected_candidate", run.selected), (registry.VAL_AUC_TAG, f"{m['tessera_roc_auc']:.6f}")):
         client.set_model_version_tag(model_name, version, tag, value)
     promotion = registry.decide_promotion(
@@ -214,12 +216,16 @@ def score_with_champion(
     client, _ = registry.configure_mlflow(tracking_uri)
     mv = client.get_model_version(model_name, champion.version)
     horizon = int((mv.tags or {}).get(HORIZON_TAG, 90))
+    label_days = int((mv.tags or {}).get(LABEL_TAG, horizon))
     b = P.FeatureBuilder(orders, horizon)
     T = P._day(end)
+    shift_to_horizon = None
     if b.first_day is not None:
         fr = b.frame(T)
         ids = b.customer_ids[fr["customer"].to_numpy()]
         X = P.X_of(fr).reset_index(drop=True)
+        if label_days != horizon:
+            shift_to_horizon = (b.bgnbd_p_purchase(T, label_days), b.bgnbd_p_purchase(T, horizon))
     else:
         ids = np.empty(0, dtype=object)
         X = pd.DataFrame(columns=list(P.FEATURES), dtype="float32")
@@ -230,6 +236,9 @@ def score_with_champion(
             X = pd.concat([X, pd.DataFrame(np.nan, index=range(len(extra)), columns=list(P.FEATURES), dtype="float32")],
                           ignore_index=True)
     p = champion.model.predict_proba(X)[:, 1] if len(X) else np.empty(0)
+    if shift_to_horizon is not None:
+        k = len(shift_to_horizon[0])
+        p[:k] = P.transfer_horizon(p[:k], *shift_to_horizon)
     return ChampionScores(
         scores=pd.DataFrame({"customer_id": ids, "score": np.clip(p, 0, 1)}),
         model_name=champion.model_name, model_version=champion.version, run_id=champion.run_id,

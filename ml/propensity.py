@@ -26,6 +26,7 @@ Scoring uses the features at ``T`` (everything on or before the as-of date).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -83,13 +84,15 @@ FEATURES: tuple[str, ...] = (
     "pnbd_p_alive",
     "pnbd_p_purchase",
     "pnbd_expected_purchases",
-    "mbgnbd_p_alive",  # modified BG/NBD: may drop out right after the first purchase
-    "mbgnbd_expected_purchases",
 )
 RFM_FEATURES = ("recency_days", "n_orders", "monetary_avg")
 RECENCY_FEATURES = ("recency_days",)
 BASELINES = ("bgnbd", "pareto_nbd", "rfm_logistic", "recency")
-CANDIDATES = ("logistic_regression", "hist_gradient_boosting")
+CANDIDATES = ("logistic_regression", "hist_gradient_boosting", "clv_logistic")
+#: The "clv_logistic" candidate: a logistic regression on the log-odds of the BG/NBD and Pareto/NBD
+#: predictions alone. It wins the backtest when the history is too short or too thin for the
+#: richer models, so the engine never ships something that ranks worse than the classic models.
+CLV_FEATURES = ("bgnbd_p_purchase", "pnbd_p_purchase", "bgnbd_p_alive", "pnbd_p_alive")
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ class FeatureBuilder:
     ``reduceat`` (no Python loop over customers) and cached, BG/NBD and Pareto/NBD refitted on the
     history before that cutoff only."""
 
-    def __init__(self, orders: pd.DataFrame, horizon_days: int, *, random_state: int = 0):
+    def __init__(self, orders: pd.DataFrame, horizon_days: int, *, random_state: int = 0,
+                 label_days: int | None = None):
         o = orders.sort_values(["customer_id", "ts"], kind="stable")
         codes, uniques = pd.factorize(o["customer_id"], sort=False)
         self.customer_ids = np.asarray(uniques, dtype=object)
@@ -134,23 +138,35 @@ class FeatureBuilder:
         self.is_return = kind == "return"
         self.is_nc = kind == "not_completed"
         self.horizon = int(horizon_days)
+        self.label_days = int(label_days or horizon_days)  # label window (shorter on a short history)
         self.random_state = random_state
         self._cache: dict[int, pd.DataFrame] = {}
         self._fits: dict[int, dict[str, clv.CLVFit]] = {}
+        self._summaries: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.clv_seconds = 0.0
         p_days = self.day[self.is_purchase]
         self.first_day = int(np.floor(p_days.min())) if len(p_days) else None
         self.last_day = int(np.floor(p_days.max())) if len(p_days) else None
 
-    # label: at least one purchase in [c, c + h)
+    # label: at least one purchase in [c, c + label window)
     def labels(self, cutoff: int, customers: np.ndarray) -> np.ndarray:
-        m = self.is_purchase & (self.day >= cutoff) & (self.day < cutoff + self.horizon)
+        m = self.is_purchase & (self.day >= cutoff) & (self.day < cutoff + self.label_days)
         hit = np.bincount(self.code[m], minlength=self.n_customers) > 0
         return hit[customers].astype(np.int8)
 
     def clv_fits(self, cutoff: int) -> dict[str, clv.CLVFit]:
         self.frame(cutoff)
         return self._fits[cutoff]
+
+    def bgnbd_p_purchase(self, cutoff: int, days: int) -> np.ndarray:
+        """BG/NBD P(at least one purchase in ``days``) after ``cutoff``, aligned with ``frame(cutoff)``
+        (NaN when the cutoff has too few buyers for a fit)."""
+        fr = self.frame(cutoff)
+        fitted = self._fits[cutoff].get("bgnbd")
+        if fitted is None:
+            return np.full(len(fr), np.nan)
+        x, tx, T = self._summaries[cutoff]
+        return clv.predict(fitted, x, tx, T, days).p_purchase
 
     def frame(self, cutoff: int) -> pd.DataFrame:
         if cutoff not in self._cache:
@@ -246,11 +262,12 @@ class FeatureBuilder:
         tx = np.where(has, np.floor(last) - np.floor(first), 0.0)
         T = c - first_d
         sel = customers
+        self._summaries[c] = (x[sel], tx[sel], T[sel])
         fit_mask = has[sel]
         t0 = time.perf_counter()
         fits = {}
         prev = self._fits[max(self._fits)] if self._fits else {}
-        for kind, prefix in (("bgnbd", "bgnbd"), ("pnbd", "pnbd"), ("mbgnbd", "mbgnbd")):
+        for kind, prefix in (("bgnbd", "bgnbd"), ("pnbd", "pnbd")):
             if fit_mask.sum() >= 20:
                 fitted = clv.fit(
                     kind,
@@ -266,8 +283,7 @@ class FeatureBuilder:
             else:
                 a = p = e = np.full(len(sel), np.nan)
             f[f"{prefix}_p_alive"] = _scatter(n, sel, a)
-            if prefix != "mbgnbd":
-                f[f"{prefix}_p_purchase"] = _scatter(n, sel, p)
+            f[f"{prefix}_p_purchase"] = _scatter(n, sel, p)
             f[f"{prefix}_expected_purchases"] = _scatter(n, sel, e)
         self._fits[c] = fits
         self.clv_seconds += time.perf_counter() - t0
@@ -331,10 +347,33 @@ def gradient_boosting(random_state: int = 0) -> HistGradientBoostingClassifier:
     )
 
 
+def clv_logistic(random_state: int = 0) -> Pipeline:
+    """Logistic regression on the logits of the BG/NBD and Pareto/NBD probabilities."""
+    from scipy.special import logit
+    from sklearn.compose import ColumnTransformer
+
+    odds = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("clip", FunctionTransformer(np.clip, kw_args={"a_min": 1e-6, "a_max": 1 - 1e-6},
+                                         feature_names_out="one-to-one")),
+            ("logit", FunctionTransformer(logit, feature_names_out="one-to-one")),
+        ]
+    )
+    return Pipeline(
+        [
+            ("clv", ColumnTransformer([("odds", odds, list(CLV_FEATURES))], remainder="drop")),
+            ("scale", StandardScaler()),
+            ("model", LogisticRegression(max_iter=3000, random_state=random_state)),
+        ]
+    )
+
+
 def build_candidates(random_state: int = 0) -> dict[str, object]:
     return {
         "logistic_regression": linear_pipeline(random_state),
         "hist_gradient_boosting": gradient_boosting(random_state),
+        "clv_logistic": clv_logistic(random_state),
     }
 
 
@@ -360,14 +399,36 @@ class PropensityRun:
     timings: dict[str, float] = field(default_factory=dict)
     builder: FeatureBuilder | None = None
     end_day: int = 0
+    label_days: int = 0  # the label window the model learnt (= the horizon unless the history is short)
+    baseline_models: dict[str, object] = field(default_factory=dict)  # rfm_logistic, recency
 
     def score_frame(self) -> pd.DataFrame:
         """``customer_id, score`` for every customer with an order before the end of the history."""
         fr = self.builder.frame(self.end_day)
         p = self.model.predict_proba(X_of(fr))[:, 1]
+        if self.label_days != self.config.horizon_days:
+            p = transfer_horizon(p, self.builder.bgnbd_p_purchase(self.end_day, self.label_days),
+                                 self.builder.bgnbd_p_purchase(self.end_day, self.config.horizon_days))
         return pd.DataFrame(
             {"customer_id": self.builder.customer_ids[fr["customer"].to_numpy()], "score": np.clip(p, 0, 1)}
         )
+
+    def baseline_scores(self) -> pd.DataFrame:
+        """The four baselines' P(at least one order in the horizon) for the customers of
+        :meth:`score_frame`: BG/NBD and Pareto/NBD fitted on the whole history, and the RFM and
+        recency logistic regressions trained on the same cutoffs as the model."""
+        fr = self.builder.frame(self.end_day)
+        X = X_of(fr)
+        out = pd.DataFrame({"customer_id": self.builder.customer_ids[fr["customer"].to_numpy()]})
+        out["bgnbd"] = np.nan_to_num(X["bgnbd_p_purchase"].to_numpy(float), nan=0.0)
+        out["pareto_nbd"] = np.nan_to_num(X["pnbd_p_purchase"].to_numpy(float), nan=0.0)
+        for name, cols in (("rfm_logistic", RFM_FEATURES), ("recency", RECENCY_FEATURES)):
+            p = self.baseline_models[name].predict_proba(X_of(fr, cols))[:, 1]
+            if self.label_days != self.config.horizon_days:
+                p = transfer_horizon(p, self.builder.bgnbd_p_purchase(self.end_day, self.label_days),
+                                     self.builder.bgnbd_p_purchase(self.end_day, self.config.horizon_days))
+            out[name] = p
+        return out
 
     def scoring_features(self) -> pd.DataFrame:
         fr = self.builder.frame(self.end_day)
@@ -390,6 +451,41 @@ def _halves(customer_ids: np.ndarray) -> np.ndarray:
     return (hashed % 2) == 0
 
 
+#: The shortest label window the engine trains on when the history is shorter than two horizons.
+MIN_LABEL_DAYS = 14
+
+
+def label_window(span_days: int, cfg: EngineConfig) -> int:
+    """The label window: the horizon when the history (``span_days`` from the first purchase to the
+    end) holds two of them plus ``min_history_days``; else the longest window that fits, and the
+    scores are carried to the horizon by :func:`transfer_horizon`."""
+    h = cfg.horizon_days
+    if span_days >= 2 * h + cfg.min_history_days:
+        return h
+    w = (span_days - cfg.min_history_days) // 2
+    if w < MIN_LABEL_DAYS:
+        raise NotEnoughHistory(
+            f"{span_days} days of purchase history; at least {2 * MIN_LABEL_DAYS + cfg.min_history_days} "
+            f"are needed (two label windows of {MIN_LABEL_DAYS} days and {cfg.min_history_days} days of "
+            "history before the first cutoff)"
+        )
+    return int(w)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def transfer_horizon(p_label: np.ndarray, bg_label: np.ndarray, bg_horizon: np.ndarray) -> np.ndarray:
+    """Carry calibrated probabilities for a ``label`` window to the longer horizon: add, on the
+    log-odds scale, the shift that the customer's own BG/NBD prediction makes between the two
+    windows (the model ranks; BG/NBD's buy-till-you-die dynamics stretch the window)."""
+    shift = _logit(bg_horizon) - _logit(bg_label)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    return 1.0 / (1.0 + np.exp(-(_logit(p_label) + shift)))
+
+
 def _usable(builder: FeatureBuilder, c: int, cfg: EngineConfig) -> bool:
     return builder.first_day is not None and c - builder.first_day >= cfg.min_history_days
 
@@ -406,24 +502,48 @@ def _fit(model, X, y, cfg):
     return model.fit(X, y)
 
 
+def compute_threads() -> int:
+    """Threads for the model fits: ``TESSERA_ML_THREADS`` if set; else every core when the machine
+    is otherwise idle, one when other processes keep the cores busy (OpenMP's busy-waiting threads
+    make an oversubscribed fit many times slower, not faster)."""
+    env = os.environ.get("TESSERA_ML_THREADS")
+    if env:
+        return max(1, int(env))
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return cores if load < cores - 0.5 else 1
+
+
 def train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig = EngineConfig()) -> PropensityRun:
     """Backtest, select, calibrate and return the engine for the history ending at ``end``
     (exclusive; use :func:`ml.orders.as_of_end`). ``orders`` as produced by :func:`ml.orders.load_orders`."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=compute_threads()):
+        return _train(orders, end, cfg)
+
+
+def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> PropensityRun:
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    h, s, K = cfg.horizon_days, cfg.step, cfg.n_cutoffs
-    b = FeatureBuilder(orders, h, random_state=cfg.random_state)
+    K = cfg.n_cutoffs
+    b = FeatureBuilder(orders, cfg.horizon_days, random_state=cfg.random_state)
     if b.first_day is None:
         raise NotEnoughHistory("the log holds no purchase on or before the as-of date")
     T = _day(end)
+    h = label_window(T - b.first_day, cfg)
+    b.label_days = h
+    s = cfg.step if h == cfg.horizon_days else max(7, h // 3)
     c_H = T - h
     train_cuts = [c for c in (c_H - h - k * s for k in range(K)) if _usable(b, c, cfg)]
     if not train_cuts:
-        span = T - b.first_day
         raise NotEnoughHistory(
-            f"{span} days of purchase history; a {h}-day horizon needs at least "
-            f"{2 * h + cfg.min_history_days} (a training window, a holdout window and "
-            f"{cfg.min_history_days} days of history before the first cutoff)"
+            f"{T - b.first_day} days of purchase history; at least {2 * MIN_LABEL_DAYS + cfg.min_history_days} "
+            f"are needed (two label windows of {MIN_LABEL_DAYS} days and {cfg.min_history_days} days of "
+            "history before the first cutoff)"
         )
     c_V = c_H - h
     n_sel = max(1, min(K, 2))  # selection only has to rank two candidates: two cutoffs suffice
@@ -524,6 +644,7 @@ def train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig = EngineCon
             "selection_windows": [sel_note],
             "holdout": [_iso(c_H)],
             "history_end": [_iso(T)],
+            "label_window_days": [str(h)],
         },
         rows={
             "training_rows": int(len(y_tr)),
@@ -541,6 +662,8 @@ def train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig = EngineCon
         timings=timings,
         builder=b,
         end_day=T,
+        label_days=h,
+        baseline_models={"rfm_logistic": rfm, "recency": rec},
     )
 
 

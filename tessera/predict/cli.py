@@ -62,6 +62,7 @@ def propensity(
     horizon_days: Annotated[int, typer.Option("--horizon-days", min=1, help="Score = P(at least one order in this many days after --as-of).")] = 90,
     cutoffs: Annotated[int, typer.Option("--cutoffs", min=1, help="Stacked training cutoffs.")] = 4,
     metrics: Annotated[Path | None, typer.Option("--metrics", help="Also write the backtest metrics (JSON).")] = None,
+    baselines: Annotated[Path | None, typer.Option("--baselines", help="Also write customer_id and each baseline's probability (bgnbd, pareto_nbd, rfm_logistic, recency) for the same horizon.")] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run and register the model (champion/challenger) in Tessera's MLflow store.")] = False,
 ) -> None:
     """Train on the log's own history (stacked cutoffs, backtest vs BG/NBD, Pareto/NBD, RFM and
@@ -103,9 +104,11 @@ def propensity(
              f"{m[name + '_top_decile_lift']:8.2f}")
     scores = run.score_frame()
     _write(scores, output)
+    if baselines is not None:
+        _write(run.baseline_scores(), baselines)
     if metrics is not None:
         metrics.write_text(json.dumps({"metrics": m, "cutoffs": run.cutoffs, "rows": run.rows,
-                                       "selected": run.selected, "quarantined": dict(log.quarantined),
+                                       "selected": run.selected, "timings": run.timings, "quarantined": dict(log.quarantined),
                                        "dropped_after_as_of": log.dropped_after_as_of}, indent=2))
     _say(f"wrote {len(scores)} scores to {output} in {time.perf_counter() - t0:.1f}s")
 

@@ -115,10 +115,25 @@ def test_train_backtest_baselines_and_scores():
 
 def test_too_short_history_is_a_clear_error():
     df = small_log(200)
-    df = df[pd.to_datetime(df["ordered_at"]) > pd.Timestamp("2024-10-01")]
+    df = df[pd.to_datetime(df["ordered_at"]) > pd.Timestamp("2024-12-01")]
     log = load_orders(df, AS_OF)
-    with pytest.raises(P.NotEnoughHistory, match="horizon"):
+    with pytest.raises(P.NotEnoughHistory, match="days of purchase history"):
         P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
+
+
+def test_history_shorter_than_two_horizons_trains_on_a_shorter_window():
+    df = small_log(400)
+    df = df[pd.to_datetime(df["ordered_at"]) > pd.Timestamp("2024-09-01")]
+    log = load_orders(df, AS_OF)
+    run = P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
+    assert run.label_days < 90
+    assert run.cutoffs["label_window_days"] == [str(run.label_days)]
+    scores = run.score_frame()["score"]
+    assert scores.between(0, 1).all() and scores.nunique() > 10
+    # carried to the longer horizon: never below the label window's own probability
+    fr = run.builder.frame(run.end_day)
+    p_label = run.model.predict_proba(P.X_of(fr))[:, 1]
+    assert (scores.to_numpy() >= p_label - 1e-9).mean() > 0.99
 
 
 def test_psi():

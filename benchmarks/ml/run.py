@@ -1,0 +1,173 @@
+"""Propensity benchmark: Tessera against BG/NBD, Pareto/NBD, RFM logistic and recency on a future
+window that the engine never sees, with wall time and peak memory.
+
+    .venv/bin/python benchmarks/ml/run.py --data demo --customers 25000 --horizons 90 273
+    .venv/bin/python benchmarks/ml/run.py --data cdnow --horizons 90 273
+    .venv/bin/python benchmarks/ml/run.py --data synthetic --customers 1000000 --horizons 90
+
+For each data set and horizon ``h`` the as-of date is the last order day minus ``h``. The engine
+runs as a user runs it, ``tessera predict propensity --as-of ... --horizon-days h --baselines ...``
+in a subprocess (its wall time and peak RSS are measured), on the orders on or before the as-of
+date only. Every score (Tessera's and the four baselines', which the engine fits on the same
+history) is then judged on what really happened in the ``h`` days after the as-of date: ROC AUC,
+PR AUC, Brier and top-decile lift.
+
+Data sets:
+- ``demo``: the demo company's shop orders (``tessera.demo.generator``) at ``--customers``;
+- ``cdnow``: the CDNOW master purchase log (23,570 customers, 69,659 orders, 1997-01 to 1998-06),
+  real retail data shipped in the ``Lifetimes`` 0.11.3 wheel on PyPI (fetched once with
+  ``pip download`` into ``--cache``; the package is not installed);
+- ``synthetic``: ``ml.synthetic.retail_log`` (an Online-Retail-like line log) at ``--customers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT)]  # run as a script: the repo's ml/ must win over benchmarks/ml
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ml import evaluate as ev  # noqa: E402
+
+BASELINES = ("bgnbd", "pareto_nbd", "rfm_logistic", "recency")
+
+
+def cdnow_orders(cache: Path) -> pd.DataFrame:
+    cache.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(cache.glob("Lifetimes-0.11.3-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "Lifetimes==0.11.3",
+                        "-d", str(cache)], check=True)
+        wheels = sorted(cache.glob("Lifetimes-0.11.3-*.whl"))
+    with zipfile.ZipFile(wheels[0]) as z, z.open("lifetimes/datasets/CDNOW_master.txt") as f:
+        raw = pd.read_csv(f, sep=r"\s+", header=0, names=["customer_id", "date", "quantity", "amount"],
+                          dtype={"customer_id": str, "date": str})
+    return pd.DataFrame({
+        "order_id": np.arange(len(raw)),
+        "customer_id": raw["customer_id"],
+        "ordered_at": pd.to_datetime(raw["date"], format="%Y%m%d").dt.strftime("%Y-%m-%d"),
+        "amount": raw["amount"],
+        "quantity": raw["quantity"],
+    })
+
+
+def demo_orders(customers: int, cache: Path) -> pd.DataFrame:
+    from benchmarks.ml.data import demo_orders as read_shop
+
+    out = cache / f"demo-{customers}"
+    shop = out / "shop.sqlite"
+    if not shop.exists():
+        from tessera.demo.generator import generate
+
+        generate(customers, 42, out, date(2026, 11, 20))
+    found = shop if shop.exists() else next(out.rglob("shop.sqlite"))
+    return read_shop(found)
+
+
+def synthetic_orders(customers: int) -> pd.DataFrame:
+    from ml.synthetic import retail_log
+
+    return retail_log(customers=customers, seed=7)
+
+
+def run_case(name: str, orders: pd.DataFrame, horizon: int, work: Path) -> dict:
+    ts = pd.to_datetime(orders["ordered_at"], errors="coerce", format="mixed")
+    last_day = ts.max().normalize()
+    as_of = (last_day - pd.Timedelta(days=horizon)).date()
+    work.mkdir(parents=True, exist_ok=True)
+    history = work / f"{name}-orders.parquet"
+    if not history.exists():
+        orders.to_parquet(history, index=False)
+    scores_p, base_p, metrics_p = (work / f"{name}-h{horizon}-{k}" for k in ("scores.csv", "baselines.csv", "metrics.json"))
+    cmd = [str(ROOT / ".venv" / "bin" / "tessera"), "predict", "propensity", "--orders", str(history),
+           "--as-of", str(as_of), "--horizon-days", str(horizon), "--output", str(scores_p),
+           "--baselines", str(base_p), "--metrics", str(metrics_p)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} h={horizon}: tessera failed:\n{proc.stderr}")
+    scores = pd.read_csv(scores_p, dtype={"customer_id": str})
+    base = pd.read_csv(base_p, dtype={"customer_id": str})
+    # truth: at least one order in the h days after the as-of date (a day-level window)
+    start = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    future = (ts >= start) & (ts < start + pd.Timedelta(days=horizon))
+    if "status" in orders:
+        future &= ~orders["status"].astype(str).str.lower().isin(["cancelled", "canceled", "refunded", "failed"])
+    if "quantity" in orders:
+        future &= pd.to_numeric(orders["quantity"], errors="coerce").fillna(1) > 0
+    buyers = set(orders.loc[future, "customer_id"].astype(str))
+    frame = scores.merge(base, on="customer_id")
+    y = frame["customer_id"].isin(buyers).to_numpy(int)
+    res = {"data": name, "horizon": horizon, "as_of": str(as_of), "customers": len(frame),
+           "positives": int(y.sum()), "wall_seconds": round(wall, 1),
+           "peak_rss_mib": round(max(peak, before) / 1024, 0),
+           "engine": json.loads(metrics_p.read_text()).get("selected")}
+    for col in ("score", *BASELINES):
+        m = ev.binary_metrics(y, frame[col].to_numpy(float))
+        res[("tessera" if col == "score" else col)] = {k: round(v, 4) for k, v in m.items()}
+    best = max(res[b]["roc_auc"] for b in BASELINES)
+    res["auc_margin_over_best_baseline"] = round(res["tessera"]["roc_auc"] - best, 4)
+    res["brier_margin_vs_bgnbd"] = round(res["bgnbd"]["brier"] - res["tessera"]["brier"], 4)
+    return res
+
+
+def show(res: dict) -> None:
+    print(f"\n{res['data']}  horizon {res['horizon']} d  as-of {res['as_of']}  {res['customers']:,} customers "
+          f"({res['positives']:,} buy in the window)  wall {res['wall_seconds']} s  peak {res['peak_rss_mib']:.0f} MiB  "
+          f"model {res['engine']}")
+    print(f"  {'':14s} {'ROC AUC':>8s} {'PR AUC':>8s} {'Brier':>8s} {'lift@10%':>8s}")
+    for name in ("tessera", *BASELINES):
+        m = res[name]
+        print(f"  {name:14s} {m['roc_auc']:8.4f} {m['pr_auc']:8.4f} {m['brier']:8.4f} {m['top_decile_lift']:8.2f}")
+    ok_auc = res["auc_margin_over_best_baseline"] >= 0.01
+    ok_brier = res["brier_margin_vs_bgnbd"] >= 0
+    print(f"  AUC margin over the best baseline {res['auc_margin_over_best_baseline']:+.4f} "
+          f"({'meets' if ok_auc else 'misses'} +0.01); Brier vs BG/NBD {res['brier_margin_vs_bgnbd']:+.4f} "
+          f"({'no worse' if ok_brier else 'worse'})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", choices=["demo", "cdnow", "synthetic"], nargs="+", default=["demo"])
+    ap.add_argument("--customers", type=int, default=25_000, help="for demo and synthetic")
+    ap.add_argument("--horizons", type=int, nargs="+", default=[90, 273])
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "tessera-ml-bench")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    args = ap.parse_args()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    results = []
+    for data in args.data:
+        t0 = time.perf_counter()
+        if data == "cdnow":
+            orders, label = cdnow_orders(args.cache), "cdnow"
+        elif data == "demo":
+            orders, label = demo_orders(args.customers, args.cache), f"demo-{args.customers}"
+        else:
+            orders, label = synthetic_orders(args.customers), f"synthetic-{args.customers}"
+        print(f"{label}: {len(orders):,} order rows, {orders['customer_id'].nunique():,} customers "
+              f"(prepared in {time.perf_counter() - t0:.0f} s)")
+        for h in args.horizons:
+            res = run_case(label, orders, h, args.cache / "runs")
+            show(res)
+            results.append(res)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
