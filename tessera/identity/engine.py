@@ -480,13 +480,42 @@ def choose_threshold(p: np.ndarray, lo: float = 0.5, hi: float = 0.995) -> float
     return float(min(max(s[i], lo), hi))
 
 
+def _key_arrays(col) -> tuple[np.ndarray, np.ndarray]:
+    """(values, valid) of a fetched key column (a numpy masked array where it has nulls)."""
+    values = np.ma.getdata(col).astype(np.uint64, copy=False)
+    return values, ~np.ma.getmaskarray(col)
+
+
+def _pairable(values: np.ndarray, valid: np.ndarray, det: np.ndarray, cap: int) -> np.ndarray:
+    """Rows whose key value is shared by 2..cap rows spanning more than one deterministic cluster."""
+    rows = np.flatnonzero(valid)
+    keep = np.zeros(len(values), dtype=bool)
+    if len(rows) < 2:
+        return keep
+    codes, uniques = pd.factorize(values[rows])  # hashing, no sort
+    counts = np.bincount(codes, minlength=len(uniques))
+    d = det[rows]
+    lo = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(len(uniques), -1, dtype=np.int64)
+    np.minimum.at(lo, codes, d)
+    np.maximum.at(hi, codes, d)
+    useful = (counts >= 2) & (counts <= cap) & (lo != hi)
+    keep[rows] = useful[codes]
+    return keep
+
+
+def _values_at_most(values: np.ndarray, valid: np.ndarray, cap: int) -> np.ndarray:
+    """The distinct valid values carried by at most cap rows."""
+    u, counts = np.unique(values[valid], return_counts=True)
+    return u[counts <= cap]
+
+
 def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[str], timings: dict) -> dict:
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     t0 = time.perf_counter()
     labels = uf.labels()
-    con.register("det_df", pd.DataFrame({"idx": np.arange(len(labels), dtype=np.int64), "det": labels}))
     pres = {ROLE_COL.get(r, r) for r in present}
     if "full_name" in present:
         pres |= {"fn", "ln"}
@@ -500,37 +529,32 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
         key_exprs += [("bk_fnln", "case when fn is not null and ln is not null then hash(fn, ln) end"),
                       ("bk_lnfn", "case when fn is not null and ln is not null then hash(ln, fn) end")]
         blocking.append("l.bk_fnln = r.bk_lnfn and l.det <> r.det")
-    inner = ", ".join(f"{e} as {n}" for n, e in key_exprs)
-    # only what the comparisons and blocking read: a narrow table keeps Splink's joins cheap
-    con.execute(f"create or replace temp table prob_keys as select r.idx, d.det, {', '.join(f'r.{c}' for c in COMPARE_COLS)}, "
-                f"{inner} from recs r join det_df d using (idx)")
+    if not key_exprs:
+        return {"probabilistic_links": 0, "threshold": None, "candidate_pairs": 0}
     # Keep a key value only where it can make a pair: a block of more than one deterministic cluster
     # and at most max_block_size records (a bigger block generates no pairs: stays tractable).
     # Singleton and single-cluster blocks are most of them, so Splink's joins see far fewer rows.
-    outer = []
+    raw_keys = con.execute("select " + ", ".join(f"{e} as {n}" for n, e in key_exprs) + " from recs order by idx"
+                           ).fetchnumpy()
+    pruned = {"idx": np.arange(len(labels), dtype=np.int64), "det": labels}
     for n, _ in key_exprs:
-        if n in ("bk_fnln", "bk_lnfn"):
-            continue
-        con.execute(f"create or replace temp table use_{n} as select {n} as k from prob_keys where {n} is not null "
-                    f"group by {n} having count(*) <= {cap} and min(det) <> max(det)")
-        outer.append(f"case when {n} in (select k from use_{n}) then {n} end as {n}")
-    if any(n == "bk_fnln" for n, _ in key_exprs):
-        con.execute(
-            "create or replace temp table use_swap as select k from ("
-            f"select bk_fnln as k from prob_keys where bk_fnln is not null group by 1 having count(*) <= {cap}) "
-            f"semi join (select bk_lnfn as k from prob_keys where bk_lnfn is not null and bk_lnfn <> bk_fnln "
-            f"group by 1 having count(*) <= {cap}) using (k)")
-        outer += ["case when bk_fnln in (select k from use_swap) then bk_fnln end as bk_fnln",
-                  "case when bk_lnfn in (select k from use_swap) then bk_lnfn end as bk_lnfn"]
+        if n not in ("bk_fnln", "bk_lnfn"):
+            values, valid = _key_arrays(raw_keys[n])
+            pruned[n] = pd.arrays.IntegerArray(values, ~_pairable(values, valid, labels, cap))
+    if "bk_fnln" in raw_keys:
+        (fl, fl_ok), (lf, lf_ok) = _key_arrays(raw_keys["bk_fnln"]), _key_arrays(raw_keys["bk_lnfn"])
+        ok = fl_ok & lf_ok & (fl != lf)  # a name whose first and last parts are equal cannot be swapped
+        both = np.intersect1d(_values_at_most(fl, ok, cap), _values_at_most(lf, ok, cap), assume_unique=True)
+        pruned["bk_fnln"] = pd.arrays.IntegerArray(fl, ~(ok & np.isin(fl, both)))
+        pruned["bk_lnfn"] = pd.arrays.IntegerArray(lf, ~(ok & np.isin(lf, both)))
+    con.register("keys_df", pd.DataFrame(pruned))
+    # only what the comparisons and blocking read: a narrow table keeps Splink's joins cheap
     con.execute(
-        f"create or replace temp table prob_recs as select * exclude ({', '.join(n for n, _ in key_exprs)}), "
-        f"{', '.join(outer)} from prob_keys"
+        "create or replace temp table prob_recs as select k.idx, k.det, "
+        + ", ".join(f"r.{c}" for c in COMPARE_COLS) + ", " + ", ".join(f"k.{n}" for n, _ in key_exprs)
+        + " from recs r join keys_df k on k.idx = r.idx"
     )
-    for n, _ in key_exprs:
-        con.execute(f"drop table if exists use_{n}")
-    con.execute("drop table if exists use_swap")
-    con.execute("drop table prob_keys")
-    con.unregister("det_df")
+    con.unregister("keys_df")
     timings["blocking_keys"] = time.perf_counter() - t0
     comps = _comparisons(pres)
     if len(comps) < 2:
@@ -608,7 +632,9 @@ def resolve(df: pd.DataFrame, config: ResolverConfig, previous: pd.DataFrame | N
         rec = con.execute("select record_id, source from recs order by idx").fetchnumpy()
         record_ids = rec["record_id"].astype(str)
         sources = rec["source"].astype(str)
-        index = {r: i for i, r in enumerate(record_ids)}
+        # record id -> position, only for the ids the manual overrides name
+        named = {r for pair in config.unmerge for r in pair} | {r for group in config.merge for r in group}
+        index = {r: i for i, r in enumerate(record_ids) if r in named} if named else {}
         uf = _UnionFind(n, dict(config.limits))
         for role, lim in config.limits.items():
             col = ROLE_COL.get(role, role)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -28,6 +29,31 @@ def new_profile_id(anchor_record: str, taken: set[str]) -> str:
         salt += 1
 
 
+def _first_run(record_ids: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """Every component is new: ``new_profile_id(smallest record id)`` for each, computed in DuckDB
+    (the same MD5 as :func:`new_profile_id`), with the Python loop only if two ids collide."""
+    con = duckdb.connect()
+    try:
+        con.register("comp", pd.DataFrame({"record_id": record_ids, "label": labels}))
+        anchors = con.execute(
+            "select label, min(record_id::varchar) as anchor, count(*) as n, "
+            "'prof_' || substr(md5(min(record_id::varchar) || '|0'), 1, 16) as pid "
+            "from comp group by label order by anchor"
+        ).fetchnumpy()
+    finally:
+        con.close()
+    pids = np.asarray(anchors["pid"], dtype=object)
+    if len(set(pids.tolist())) != len(pids):  # a hash collision: resolve it as new_profile_id does
+        taken: set[str] = set()
+        for k, a in enumerate(anchors["anchor"].tolist()):
+            pids[k] = new_profile_id(a, taken)
+            taken.add(pids[k])
+    ids = pd.Series(pids, index=anchors["label"]).reindex(labels).to_numpy(dtype=object)
+    history = pd.DataFrame({"profile_id": pids, "change_type": "created", "related_profile_id": None,
+                            "record_count": np.asarray(anchors["n"], dtype=np.int64)}, columns=HISTORY_COLUMNS)
+    return ids, history
+
+
 def assign_profile_ids(
     record_ids: np.ndarray, labels: np.ndarray, previous: pd.DataFrame | None
 ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -35,29 +61,14 @@ def assign_profile_ids(
 
     Returns (profile id per record, history DataFrame).
     """
-    record_ids = np.asarray(record_ids).astype(str)
     labels = np.asarray(labels)
-    prev_map: dict[str, str] = {}
-    if previous is not None and len(previous):
-        prev_map = dict(zip(previous["record_id"].astype(str), previous["profile_id"].astype(str)))
+    if previous is None or not len(previous):
+        return _first_run(np.asarray(record_ids, dtype=object), labels)
+    record_ids = np.asarray(record_ids).astype(str)
+    prev_map = dict(zip(previous["record_id"].astype(str), previous["profile_id"].astype(str)))
 
     history: list[dict] = []
     comp_of_label: dict = {}
-    if not prev_map:
-        frame = pd.DataFrame({"record_id": record_ids, "label": labels})
-        anchors = frame.groupby("label", sort=False)["record_id"].agg(["min", "size"])
-        taken: set[str] = set()
-        pids = []
-        for a in anchors["min"].tolist():
-            pid = new_profile_id(a, taken)
-            taken.add(pid)
-            pids.append(pid)
-        pid_of = pd.Series(pids, index=anchors.index)
-        ids = pid_of.reindex(labels).to_numpy(dtype=object)
-        history_df = pd.DataFrame({"profile_id": pids, "change_type": "created", "related_profile_id": None,
-                                   "record_count": anchors["size"].to_numpy()}, columns=HISTORY_COLUMNS)
-        return ids, history_df
-
     order = np.argsort(labels, kind="stable")
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
     groups = np.split(order, bounds) if len(order) else []

@@ -151,3 +151,18 @@ def test_name_guard_keeps_a_household_apart_but_not_a_nickname():
     off = parse_config({**DET, "deterministic": {**DET["deterministic"], "name_guard": []}})
     q = profiles(resolve(df, off))
     assert q["a"] == q["b"]
+
+
+def test_first_run_profile_ids_match_the_python_hash():
+    import numpy as np
+
+    from tessera.identity.stable import assign_profile_ids, new_profile_id
+
+    record_ids = np.array(["shop:C2", "crm:Zoë-1", "web:b", "shop:C1", "web:a"], dtype=object)
+    labels = np.array([0, 0, 2, 3, 2])
+    ids, history = assign_profile_ids(record_ids, labels, None)
+    # each component is named after its smallest record id
+    assert ids[0] == ids[1] == new_profile_id("crm:Zoë-1", set())
+    assert ids[2] == ids[4] == new_profile_id("web:a", set())
+    assert ids[3] == new_profile_id("shop:C1", set())
+    assert sorted(history.record_count) == [1, 2, 2] and set(history.change_type) == {"created"}
