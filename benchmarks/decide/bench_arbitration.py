@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -29,8 +31,12 @@ def main() -> None:
     t1 = time.perf_counter()
     dbt(box, "seed", "--select", "path:seeds")
     t2 = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = dbt(box, "run", "--select", "path:models/marts/decisions", "path:models/intermediate/decisions")
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t3 = time.perf_counter()
+    load_after = os.getloadavg()[0]
     timings = {}
     for line in result.stdout.splitlines():
         if " OK created " in line and " in " in line:
@@ -46,6 +52,11 @@ def main() -> None:
         "eligible_pairs": eligible, "decisions": rows, "profiles_decided": profiles,
         "inputs_generation_s": round(t1 - t0, 1), "seed_s": round(t2 - t1, 1),
         "arbitration_dbt_run_s": round(t3 - t2, 1), "per_model_s": timings,
+        # CPU of the dbt process (DuckDB runs inside it) and the machine's load around the run:
+        # other work on the machine shows as wall time well above cpu / cores
+        "dbt_run_cpu_user_s": round(cpu1.ru_utime - cpu0.ru_utime, 1),
+        "dbt_run_cpu_sys_s": round(cpu1.ru_stime - cpu0.ru_stime, 1),
+        "cores": os.cpu_count(), "load_avg_1m_before_after": [round(load_before, 1), round(load_after, 1)],
     }, indent=2))
 
 

@@ -156,7 +156,9 @@ def _write_inputs(warehouse: Path, customers: int, seed: int = 1) -> None:
                 case when i % 2 = 0 then 'tok' || i end as push_token,
                 i % 10 < 9 as email_reachable, i % 3 = 0 as sms_reachable, i % 2 = 0 as push_reachable,
                 i % 5 <> 0 as web_reachable,
-                cast(null as timestamp) as profile_created_at
+                cast(null as timestamp) as profile_created_at,
+                -- a known time zone for some (quiet hours on their clock), an unknown one for others
+                case when i % 7 = 0 then 'America/New_York' when i % 7 = 1 then 'Not/A_Zone' end as timezone
             from range({n}) t(i)
         """)
         con.execute("""

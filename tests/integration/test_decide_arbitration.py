@@ -96,6 +96,39 @@ def test_same_offer_on_every_channel(con):
     assert inconsistent == 0
 
 
+def test_each_channel_gets_the_best_candidate_running_on_it(con):
+    """An oracle independent of the SQL's shape: for every personalized decision, the offer is the
+    first, by (expected value desc, priority desc, offer id), of the profile's eligible, uncapped
+    offers that run on the channel. The budgeted offer counts for the profiles it went to (who
+    gets the stock is checked in test_caps_budget_and_quiet_hours)."""
+    cand = con.execute("""
+        select e.profile_id, e.offer_id, oc.channel,
+               coalesce(s.score, (select avg(score) from ml.propensity_scores)) * e.offer_value as ev,
+               o.priority
+        from decisions.int_offer_eligibility e
+        join config.offers o using (offer_id)
+        join config.offer_channels oc using (offer_id)
+        left join ml.propensity_scores s using (profile_id)
+        where not exists (
+            select 1 from intermediate.int_decision_touches t
+            where o.cap_max is not null and t.profile_id = e.profile_id and t.offer_id = e.offer_id
+              and t.touched_at >= timestamp '2026-11-20 12:00:00' - to_days(cast(o.cap_days as integer)))
+          and (o.budget is null or exists (
+            select 1 from decisions.fct_decisions d where d.profile_id = e.profile_id and d.offer_id = e.offer_id))
+    """).df()
+    decided = con.execute("""
+        select profile_id, channel, offer_id from decisions.fct_decisions
+        where reason_codes like 'top_expected_value%' or (arm = 'holdout' and not is_default)
+    """).df()
+    cand = cand.sort_values(["profile_id", "channel", "ev", "priority", "offer_id"],
+                            ascending=[True, True, False, False, True])
+    best = cand.drop_duplicates(["profile_id", "channel"]).set_index(["profile_id", "channel"])["offer_id"]
+    assert len(decided) > 1000
+    expected = best.reindex(list(zip(decided["profile_id"], decided["channel"], strict=True))).to_numpy()
+    mismatches = decided[expected != decided["offer_id"].to_numpy()]
+    assert mismatches.empty, mismatches.head()
+
+
 def test_caps_budget_and_quiet_hours(con):
     # offer_01 is capped at 1 in 14 days; profiles it was delivered to yesterday never get it
     assert one(con, """
@@ -112,6 +145,23 @@ def test_caps_budget_and_quiet_hours(con):
     # the campaign control group of offer_02 gets the default experience
     assert one(con, "select count(*) from decisions.fct_decisions where campaign_arm = 'campaign_control' "
                     "and not is_default") == 0
+
+
+def test_quiet_hours_on_the_customers_clock(con):
+    # push is quiet 06:00-08:00 at the configured UTC offset 0, so at 12:00 UTC it may send; a
+    # profile in America/New_York is at 07:00 (EST), inside its quiet hours; an unknown zone falls
+    # back to the configured offset
+    by_zone = dict(con.execute("""
+        select coalesce(p.timezone, '(none)'),
+               count(*) filter (where d.reason_code = 'deferred_quiet_hours') * 1.0 / count(*)
+        from decisions.fct_decisions d join profiles.dim_customer_profiles p using (profile_id)
+        where d.channel = 'push' and d.arm <> 'holdout'
+        group by 1""").fetchall())
+    assert by_zone == {"America/New_York": 1.0, "Not/A_Zone": 0.0, "(none)": 0.0}
+    # sms (21:00-08:00 at UTC-5) is quiet for both clocks at 07:00
+    assert one(con, "select count(*) from decisions.fct_decisions d join profiles.dim_customer_profiles p "
+                    "using (profile_id) where d.channel = 'sms' and p.timezone = 'America/New_York' "
+                    "and d.arm <> 'holdout' and d.reason_code <> 'deferred_quiet_hours'") == 0
 
 
 def test_decision_record(con):

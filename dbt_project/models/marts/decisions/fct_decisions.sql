@@ -7,11 +7,17 @@
 --    candidate; an offer whose global budget (stock) is used up is not a candidate (the stock left
 --    goes to the customers with the highest expected value for it). Then one fatigue budget per
 --    customer across all marketing channels (fatigue.max_touches in fatigue.window_days, touches
---    from int_decision_touches) and quiet hours per channel hold back what would be sent.
--- 4. Ranking per profile by expected value = propensity score x the offer's value for the
---    profile, ties broken by priority then offer id. The profile's global rank makes the same
---    offer win on every channel where it runs (omnichannel consistency); a channel the winner does
---    not run on gets the next one.
+--    from int_decision_touches) and quiet hours per channel hold back what would be sent. Quiet
+--    hours are on the customer's clock: the profile's time zone if it has one (`timezone`), else
+--    the channel's configured UTC offset.
+-- 4. Ranking by expected value = propensity score x the offer's value for the profile, ties
+--    broken by priority then offer id: per profile and reachable channel, the first candidate in
+--    that one order among the offers running on the channel. One order for all of the profile's
+--    channels makes the same offer win on every channel where it runs (omnichannel consistency);
+--    a channel the winner does not run on gets the next one.
+-- Speed (benchmarks/decide): candidates are joined to the reachable channels before the single
+-- ranking pass (no profile-wide rank, no group-by and join back), and only the rows that would
+-- go out are ranked for the fatigue budget.
 -- Experiment arm from a salted hash of the profile id: holdout (no marketing; the row records
 -- what would have been sent), control (default experience) or treatment; an offer's own
 -- control group (control_percent) gives some of its winners the default experience.
@@ -27,6 +33,16 @@ with profiles as (
 scores as (
 
     select * from {{ source('ml', 'propensity_scores') }}
+
+),
+
+baseline as (
+
+    -- profiles the model has not scored yet use the average score
+    select
+        coalesce(avg(score), 0.0) as avg_score,
+        max(cast(model_version as {{ dbt.type_string() }})) as model_version
+    from scores
 
 ),
 
@@ -84,7 +100,23 @@ recent_activity as (
 
 ),
 
-reachable as (
+{#- quiet hours run on the customer's clock: the profile's time zone when the profiles carry one
+    (an optional `timezone` trait, IANA names) and it is a known zone, else the channel's configured
+    UTC offset -#}
+{%- set profile_zone = tessera_has_column(ref('dim_customer_profiles'), 'timezone') %}
+{%- if profile_zone %}
+zone_clock as (
+
+    -- the local minute of the as-of time in every time zone the profiles use (once per zone)
+    select
+        z.timezone,
+        {{ tessera_local_minute_in_zone(tessera_as_of(), 'z.timezone') }} as zone_minute
+    from (select distinct timezone from profiles where timezone is not null) as z
+
+),
+
+{% endif %}
+reachable_clock as (
 
     select
         p.profile_id,
@@ -94,14 +126,13 @@ reachable as (
         k.occurred_at as consent_given_at,
         c.counts_toward_fatigue,
         c.channel_rank,
-        coalesce(
-            case
-                when c.quiet_start_minute < c.quiet_end_minute
-                    then ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 >= c.quiet_start_minute and ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 < c.quiet_end_minute
-                else ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 >= c.quiet_start_minute or ((q.utc_minute + c.utc_offset_minutes) % 1440 + 1440) % 1440 < c.quiet_end_minute
-            end,
-            false
-        ) as in_quiet_hours
+        c.quiet_start_minute,
+        c.quiet_end_minute,
+        {%- if profile_zone %}
+        coalesce(zc.zone_minute, mod(mod(q.utc_minute + c.utc_offset_minutes, 1440) + 1440, 1440)) as local_minute
+        {%- else %}
+        mod(mod(q.utc_minute + c.utc_offset_minutes, 1440) + 1440, 1440) as local_minute
+        {%- endif %}
     from profiles as p
     cross join channels as c
     cross join (
@@ -112,6 +143,9 @@ reachable as (
         and k.channel = c.channel
         and k.purpose = c.consent_purpose
         and k.status = 'opt_in'
+    {%- if profile_zone %}
+    left join zone_clock as zc on zc.timezone = p.timezone
+    {%- endif %}
     where
         (c.channel = 'email' and p.email is not null)
         or (c.channel = 'sms' and p.phone is not null)
@@ -120,12 +154,36 @@ reachable as (
 
 ),
 
+reachable as (
+
+    select
+        profile_id,
+        channel,
+        consent_purpose,
+        consent_status,
+        consent_given_at,
+        counts_toward_fatigue,
+        channel_rank,
+        coalesce(
+            case
+                when quiet_start_minute < quiet_end_minute
+                    then local_minute >= quiet_start_minute and local_minute < quiet_end_minute
+                else local_minute >= quiet_start_minute or local_minute < quiet_end_minute
+            end,
+            false
+        ) as in_quiet_hours
+    from reachable_clock
+
+),
+
 profile_context as (
 
     select
         p.profile_id,
         s.score,
-        cast(s.model_version as {{ dbt.type_string() }}) as model_version,
+        -- the model behind the score; for a profile it has not scored, the model whose average
+        -- score stands in (baseline)
+        cast(coalesce(s.model_version, b.model_version) as {{ dbt.type_string() }}) as model_version,
         coalesce(p.order_count, 0) >= x.min_orders
             or coalesce(a.events_90d, 0) >= x.min_events as is_personalizable,
         {{ tessera_bucket(dbt.concat(['x.salt', "':'", 'p.profile_id'])) }} as bucket,
@@ -137,6 +195,7 @@ profile_context as (
         x.salt
     from profiles as p
     cross join experiment as x
+    cross join baseline as b
     left join scores as s on s.profile_id = p.profile_id
     left join recent_activity as a on a.profile_id = p.profile_id
 
@@ -152,13 +211,6 @@ assigned as (
             else 'treatment'
         end as arm
     from profile_context
-
-),
-
-baseline as (
-
-    -- profiles the model has not scored yet use the average score
-    select coalesce(avg(score), 0.0) as avg_score from scores
 
 ),
 
@@ -208,27 +260,22 @@ reachable_profiles as (
 
 eligible as (
 
+    -- eligible, valid, under the offer's cap; expected value = score x the offer's value
     select
         e.profile_id,
         o.offer_id,
-        coalesce(e.offer_value, o.value) as value,
         o.priority,
         o.budget,
-        coalesce(u.used, 0) as stock_used,
-        coalesce(a.score, b.avg_score) as score,
-        coalesce(a.score, b.avg_score) * coalesce(e.offer_value, o.value) as expected_value,
-        a.arm,
-        a.is_personalizable
+        coalesce(s.score, b.avg_score) * coalesce(e.offer_value, o.value) as expected_value
     from eligibility as e
     inner join offers as o
         on o.offer_id = e.offer_id
         and not o.is_default
         and (o.valid_from is null or o.valid_from <= {{ tessera_as_of() }})
         and (o.valid_to is null or o.valid_to > {{ tessera_as_of() }})
-    inner join assigned as a on a.profile_id = e.profile_id
     cross join baseline as b
+    left join scores as s on s.profile_id = e.profile_id
     left join offer_touches as t on t.profile_id = e.profile_id and t.offer_id = e.offer_id
-    left join stock_used as u on u.offer_id = e.offer_id
     where o.cap_max is null or coalesce(t.touches, 0) < o.cap_max
 
 ),
@@ -239,70 +286,73 @@ budgeted as (
     -- expected value for the offer (it is never exceeded; it can stay partly unused when some of
     -- them win a better offer)
     select
-        c.*,
+        c.profile_id,
+        c.offer_id,
+        c.priority,
+        c.expected_value,
+        c.budget - coalesce(u.used, 0) as stock_left,
         row_number() over (
             partition by c.offer_id
             order by
-                case when c.arm = 'treatment' and c.is_personalizable and rp.profile_id is not null
+                case when a.arm = 'treatment' and a.is_personalizable and rp.profile_id is not null
                     then 0 else 1 end,
                 c.expected_value desc, c.profile_id
         ) as stock_rank
     from eligible as c
+    inner join assigned as a on a.profile_id = c.profile_id
     left join reachable_profiles as rp on rp.profile_id = c.profile_id and rp.offer_id = c.offer_id
+    left join stock_used as u on u.offer_id = c.offer_id
     where c.budget is not null
 
 ),
 
 candidates as (
 
-    select profile_id, offer_id, value, priority, score, expected_value
+    select profile_id, offer_id, priority, expected_value
     from eligible
     where budget is null
 
     union all
 
-    select profile_id, offer_id, value, priority, score, expected_value
+    select profile_id, offer_id, priority, expected_value
     from budgeted
-    where stock_rank <= budget - stock_used
+    where stock_rank <= stock_left
 
 ),
 
-ranked as (
+channel_candidates as (
+
+    -- the candidates on the channels the profile can be reached on (no other channel is decided)
+    select
+        c.profile_id,
+        r.channel,
+        c.offer_id,
+        c.expected_value,
+        c.priority
+    from candidates as c
+    inner join offer_channels as oc on oc.offer_id = c.offer_id
+    inner join reachable as r on r.profile_id = c.profile_id and r.channel = oc.channel
+
+),
+
+channel_ranked as (
 
     select
-        *,
+        profile_id,
+        channel,
+        offer_id,
+        expected_value,
         row_number() over (
-            partition by profile_id
+            partition by profile_id, channel
             order by expected_value desc, priority desc, offer_id
-        ) as offer_rank
-    from candidates
-
-),
-
-best_rank as (
-
-    -- per profile and channel: the best-ranked candidate that runs on the channel
-    select
-        k.profile_id,
-        oc.channel,
-        min(k.offer_rank) as offer_rank
-    from ranked as k
-    inner join offer_channels as oc on oc.offer_id = k.offer_id
-    group by k.profile_id, oc.channel
+        ) as pick
+    from channel_candidates
 
 ),
 
 best_per_channel as (
 
-    select
-        b.profile_id,
-        b.channel,
-        k.offer_id,
-        k.score,
-        k.expected_value,
-        1 as pick
-    from best_rank as b
-    inner join ranked as k on k.profile_id = b.profile_id and k.offer_rank = b.offer_rank
+    select * from channel_ranked where pick = 1
 
 ),
 
@@ -415,25 +465,33 @@ history as (
 
 ),
 
-fatigue_ranked as (
+sendable as (
 
     -- the marketing rows that would go out now compete for what is left of the fatigue budget:
     -- highest expected value first, then the channel's rank
     select
+        profile_id,
+        channel,
+        row_number() over (
+            partition by profile_id
+            order by expected_value desc, channel_rank, channel
+        ) as touch_order
+    from valued
+    where arm <> 'holdout' and counts_toward_fatigue and not in_quiet_hours
+
+),
+
+fatigue_ranked as (
+
+    select
         v.*,
         coalesce(h.touches_in_window, 0) as touches_in_window,
         x.fatigue_max_touches,
-        case
-            when v.arm <> 'holdout' and v.counts_toward_fatigue and not v.in_quiet_hours
-                then row_number() over (
-                    partition by v.profile_id,
-                        (v.arm <> 'holdout' and v.counts_toward_fatigue and not v.in_quiet_hours)
-                    order by v.expected_value desc, v.channel_rank, v.channel
-                )
-        end as touch_order
+        s.touch_order
     from valued as v
     cross join experiment as x
     left join history as h on h.profile_id = v.profile_id
+    left join sendable as s on s.profile_id = v.profile_id and s.channel = v.channel
 
 ),
 
