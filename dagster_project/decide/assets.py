@@ -122,4 +122,84 @@ def experiment_readout(context: AssetExecutionContext, warehouse: WarehouseResou
     })
 
 
-decide_assets = [decision_report, exposure_log, experiment_readout]
+@asset(
+    key=["measurement", "attribution_credits"],
+    group_name="measurement",
+    kinds={"python", "duckdb"},
+    deps=[["measurement", "fct_attribution_touches"], ["measurement", "fct_attribution_conversions"]],
+    description=(
+        "Attribution of conversions (shop orders) to the touches before them (decisions sent and channel "
+        "feedback): first, last, linear, position-based, time-decay and Markov removal effects, per channel "
+        "and per channel x offer (measurement.attribution_credits)."
+    ),
+)
+def attribution_credits(context: AssetExecutionContext, warehouse: WarehouseResource):
+    from tessera.experiments.attribution import CREDITS_TABLE, MODELS, attribute_warehouse
+
+    with warehouse.connect() as con:
+        credits = attribute_warehouse(con)
+        touches = con.execute("select count(*) from measurement.fct_attribution_touches").fetchone()[0]
+    conversions = int(credits["conversions"].iloc[0]) if len(credits) else 0
+
+    def table(level: str, key: list[str]) -> str:
+        part = credits[credits["level"] == level]
+        if part.empty:
+            return "(no conversions)"
+        wide = part.pivot_table(index=key, columns="model", values="credit", aggfunc="sum", dropna=False)
+        wide = wide.reindex(columns=list(MODELS)).fillna(0.0).sort_values("markov", ascending=False)
+        head = "| " + " | ".join(key) + " | " + " | ".join(MODELS) + " |"
+        lines = [head, "|" + "---|" * (len(key) + len(MODELS))]
+        for idx, row in wide.iterrows():
+            ids = idx if isinstance(idx, tuple) else (idx,)
+            lines.append("| " + " | ".join("" if v is None else str(v) for v in ids) + " | "
+                         + " | ".join(f"{row[m]:.2f}" for m in MODELS) + " |")
+        lines.append("| **total** |" + " |" * (len(key) - 1) + " "
+                     + " | ".join(f"{wide[m].sum():.2f}" for m in MODELS) + " |")
+        return "\n".join(lines)
+
+    sums = credits[credits["level"] == "channel"].groupby("model")["credit"].sum().to_dict() if len(credits) else {}
+    context.add_output_metadata({
+        "table": CREDITS_TABLE,
+        "conversions": conversions,
+        "touches": touches,
+        "credits_per_model": MetadataValue.json({m: round(float(v), 6) for m, v in sums.items()}),
+        "by_channel": MetadataValue.md(table("channel", ["channel"])),
+        "by_channel_and_offer": MetadataValue.md(table("channel_offer", ["channel", "offer_id"])),
+    })
+
+
+@asset(
+    key=["experiments", "demo_responses"],
+    group_name="measurement",
+    kinds={"python", "duckdb"},
+    deps=[["experiments", "exposures"], ["decisions", "fct_decisions"]],
+    description=(
+        "Demo only: the recipients' channel feedback for the decisions the syncs delivered (and organic "
+        "conversions in every arm), ingested into raw.channel_feedback through the feedback source, so "
+        "response rates and the lift against the holdout are measurable (tessera.demo.responses)."
+    ),
+)
+def demo_responses(context: AssetExecutionContext, warehouse: WarehouseResource):
+    from tessera.demo.responses import ENV_FLAG, ingest_file, should_simulate, simulate, write_file, write_log
+
+    rows = []
+    if should_simulate():
+        with warehouse.connect(read_only=True) as con:
+            rows = simulate(con)
+        if rows:
+            result = ingest_file(write_file(rows))
+            context.log.info(f"ingested {result.tables} simulated feedback rows")
+    else:
+        context.log.info(f"not the demo (or {ENV_FLAG}=0): no responses simulated")
+    with warehouse.connect() as con:
+        write_log(con, rows)
+        by_event = dict(con.execute("select event_type, count(*) from experiments.demo_responses "
+                                    "group by all order by 1").fetchall())
+        by_arm = dict(con.execute("select arm, count(*) from experiments.demo_responses "
+                                  "where event_type = 'converted' group by all order by 1").fetchall())
+    context.add_output_metadata({"simulated": bool(rows), "rows": len(rows),
+                                 "by_event": MetadataValue.json(by_event),
+                                 "conversions_by_arm": MetadataValue.json(by_arm)})
+
+
+decide_assets = [decision_report, exposure_log, experiment_readout, attribution_credits, demo_responses]

@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 DIRECT = "(direct)"
+NONE = "(none)"  # a touch without an offer, in channel x offer keys
+SEP = "\x1f"
 MODELS = ("first_touch", "last_touch", "linear", "position_based", "time_decay", "markov")
 
 
@@ -150,13 +152,64 @@ def attribute(
     conversions: pd.DataFrame,
     lookback_days: float = 30.0,
     half_life_days: float = 7.0,
+    by: Sequence[str] = ("channel",),
 ) -> pd.DataFrame:
-    """Credits per channel and model: columns ``model, channel, credit``; each model sums to the
-    number of conversions."""
-    converting, non_converting = build_paths(touches, conversions, lookback_days)
+    """Credits per touch key and model: columns ``model, *by, credit``; each model sums to the
+    number of conversions. ``by`` names the touch columns a credit goes to: ``("channel",)`` or,
+    for instance, ``("channel", "offer_id")`` (then the Markov chain's states are channel x offer).
+    A conversion without touches is credited to channel ``(direct)`` (other key columns null)."""
+    by = tuple(by)
+    t = touches.copy()
+    if by != ("channel",):
+        # one state per key: the columns joined by a separator that no key contains
+        t["channel"] = t[list(by)].astype("string").fillna(NONE).agg(SEP.join, axis=1)
+    converting, non_converting = build_paths(t, conversions, lookback_days)
     rows = []
     for model in MODELS:
         credits = markov(converting, non_converting) if model == "markov" else \
             rule_based(converting, model, half_life_days)
-        rows += [{"model": model, "channel": ch, "credit": v} for ch, v in sorted(credits.items())]
-    return pd.DataFrame(rows, columns=["model", "channel", "credit"])
+        for key, v in sorted(credits.items()):
+            parts = [key] + [None] * (len(by) - 1) if key == DIRECT else key.split(SEP) if len(by) > 1 else [key]
+            rows.append({"model": model, **{col: (None if part == NONE else part) for col, part in zip(by, parts,
+                                                                                                       strict=True)},
+                         "credit": v})
+    return pd.DataFrame(rows, columns=["model", *by, "credit"])
+
+
+TOUCHES_TABLE = "measurement.fct_attribution_touches"
+CONVERSIONS_TABLE = "measurement.fct_attribution_conversions"
+CREDITS_TABLE = "measurement.attribution_credits"
+
+
+def attribute_warehouse(con, lookback_days: float = 30.0, half_life_days: float = 7.0) -> pd.DataFrame:
+    """Run every model on the warehouse's touches and conversions (dbt models
+    measurement.fct_attribution_touches / fct_attribution_conversions) and replace
+    measurement.attribution_credits with the credits, at two levels: ``channel`` and
+    ``channel_offer`` (channel x offer). Returns the credits written."""
+    touches = con.execute(f"select profile_id, channel, offer_id, touched_at from {TOUCHES_TABLE}").df()
+    conversions = con.execute(f"select conversion_id, profile_id, converted_at from {CONVERSIONS_TABLE}").df()
+    frames = []
+    if len(conversions):
+        by_channel = attribute(touches, conversions, lookback_days, half_life_days)
+        by_channel.insert(1, "level", "channel")
+        by_channel.insert(3, "offer_id", None)
+        by_offer = attribute(touches, conversions, lookback_days, half_life_days, by=("channel", "offer_id"))
+        by_offer.insert(1, "level", "channel_offer")
+        frames = [by_channel, by_offer]
+    credits = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {"model": pd.Series(dtype="string"), "level": pd.Series(dtype="string"),
+         "channel": pd.Series(dtype="string"), "offer_id": pd.Series(dtype="string"),
+         "credit": pd.Series(dtype="float64")})
+    credits = credits.astype({"model": "string", "level": "string", "channel": "string", "offer_id": "string",
+                              "credit": "float64"})
+    credits["conversions"] = len(conversions)
+    credits["lookback_days"] = float(lookback_days)
+    con.execute("create schema if not exists measurement")
+    con.register("_attribution_credits", credits)
+    try:
+        con.execute(f"create or replace table {CREDITS_TABLE} as "
+                    "select model, level, channel, offer_id, credit, conversions, lookback_days, "
+                    "current_timestamp as computed_at from _attribution_credits")
+    finally:
+        con.unregister("_attribution_credits")
+    return credits

@@ -213,3 +213,33 @@ def test_run_summary_reports_every_stage(graph_runs):
     assert summary["ml"]["mlflow_run_id"]
     assert {d["channel"] for d in summary["decisions"]} == {"email", "sms", "push", "web"}
     assert len(summary["syncs"]) >= 5 and all(s["status"] == "success" for s in summary["syncs"])
+
+
+def test_feedback_for_sent_decisions_makes_response_rates_and_lift_measurable(graph_runs):
+    con = graph_runs["con"]
+    delivered, converted = con.execute(
+        "select sum(delivered), sum(converted) from measurement.mart_decision_response_rates").fetchone()
+    assert delivered > 0 and converted > 0
+    lift = {arm: (rate, abs_lift) for arm, rate, abs_lift in con.execute(
+        "select arm, conversion_rate, abs_lift_vs_holdout from measurement.mart_incremental_lift").fetchall()}
+    assert {"holdout", "control", "treatment"} <= set(lift)
+    assert all(rate > 0 for rate, _ in lift.values()), lift
+    assert lift["treatment"][1] is not None and lift["treatment"][1] > 0, lift
+    # the feedback joins to the decisions that caused it; no message reaches the holdout
+    assert con.execute("select count(*) from measurement.fct_decision_outcomes "
+                       "where delivered = 1 and exposed").fetchone()[0] > 0
+    assert con.execute("select coalesce(sum(delivered), 0) from measurement.fct_decision_outcomes "
+                       "where arm = 'holdout'").fetchone()[0] == 0
+
+
+def test_attribution_credits_sum_to_the_conversions_in_the_warehouse(graph_runs):
+    con = graph_runs["con"]
+    n = con.execute("select count(*) from measurement.fct_attribution_conversions").fetchone()[0]
+    rows = con.execute("select model, level, sum(credit), max(conversions) from measurement.attribution_credits "
+                       "group by all").fetchall()
+    assert n > 0 and len(rows) == 12  # 6 models x (channel, channel x offer)
+    for model, level, total, conversions in rows:
+        assert conversions == n and abs(total - n) < 1e-6, (model, level, total, n)
+    sources = {r[0] for r in con.execute(
+        "select distinct touch_source from measurement.fct_attribution_touches").fetchall()}
+    assert sources == {"exposure", "feedback"}

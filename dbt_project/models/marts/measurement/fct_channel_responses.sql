@@ -1,5 +1,8 @@
 {#- One row per channel feedback event (delivered, opened, clicked, converted, unsubscribed),
     with the profile it reached: through customer_id, else email. -#}
+{#- In the demo, the asset experiments/demo_responses feeds the recipients' feedback for this cycle's
+    decisions into raw.channel_feedback before this pass; the source reference orders it first. -#}
+{%- set after_demo_responses = source('experiments', 'demo_responses') %}
 with
 
 feedback as (
