@@ -83,13 +83,15 @@ def synthetic_orders(customers: int) -> pd.DataFrame:
 
 
 def run_case(name: str, orders: pd.DataFrame, horizon: int, work: Path) -> dict:
-    ts = pd.to_datetime(orders["ordered_at"], errors="coerce", format="mixed")
+    from ml.orders import parse_timestamps
+
+    ts = parse_timestamps(orders["ordered_at"])
     last_day = ts.max().normalize()
     as_of = (last_day - pd.Timedelta(days=horizon)).date()
     work.mkdir(parents=True, exist_ok=True)
-    history = work / f"{name}-orders.parquet"
+    history = work / f"{name}-orders.csv"
     if not history.exists():
-        orders.to_parquet(history, index=False)
+        orders.to_csv(history, index=False)
     scores_p, base_p, metrics_p = (work / f"{name}-h{horizon}-{k}" for k in ("scores.csv", "baselines.csv", "metrics.json"))
     cmd = [str(ROOT / ".venv" / "bin" / "tessera"), "predict", "propensity", "--orders", str(history),
            "--as-of", str(as_of), "--horizon-days", str(horizon), "--output", str(scores_p),
@@ -110,6 +112,7 @@ def run_case(name: str, orders: pd.DataFrame, horizon: int, work: Path) -> dict:
         future &= ~orders["status"].astype(str).str.lower().isin(["cancelled", "canceled", "refunded", "failed"])
     if "quantity" in orders:
         future &= pd.to_numeric(orders["quantity"], errors="coerce").fillna(1) > 0
+    future &= pd.to_numeric(orders["amount"], errors="coerce").fillna(0) >= 0
     buyers = set(orders.loc[future, "customer_id"].astype(str))
     frame = scores.merge(base, on="customer_id")
     y = frame["customer_id"].isin(buyers).to_numpy(int)
