@@ -195,6 +195,14 @@ class SyncConfig(_Base):
         default=None, description="destination field -> model column; default: every column, same name."
     )
     batch_size: int = Field(default=500, ge=1, le=100_000)
+    concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Batches in flight at once, for destinations that allow it (webhook); each batch is "
+        "still recorded in flight before it is sent and committed as soon as it is acknowledged. "
+        "1 sends batches one after the other, in plan order.",
+    )
     rate_limit: float | None = Field(
         default=None, gt=0, description="Requests per second to the destination."
     )

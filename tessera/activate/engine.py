@@ -23,6 +23,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -60,12 +61,14 @@ from tessera.activate.destinations import (
     RowOp,
     build_destination,
 )
-from tessera.activate.destinations.base import STOP, RetryBudget, SyncInterrupted
+from tessera.activate.destinations.base import STOP, RetryBudget, SyncInterrupted, WireBatch
 
 log = logging.getLogger(__name__)
 
 PLAN = "_tessera_sync_plan"
 CANDIDATES = "_tessera_sync_candidates"
+CHANGES = "_tessera_sync_changes"
+KEYSTATS = "_tessera_sync_keystats"
 DIFF = "_tessera_sync_diff"
 
 MODE_OP = {"insert": "insert", "update": "update", "upsert": "upsert", "mirror": "upsert"}
@@ -146,7 +149,8 @@ def _model_ref(sync: SyncConfig) -> str:
     return ".".join(qident(part) for part in sync.model.split("."))
 
 
-def _check_model(conn: duckdb.DuckDBPyConnection, sync: SyncConfig) -> list[str]:
+def _check_model(conn: duckdb.DuckDBPyConnection, sync: SyncConfig) -> dict[str, str]:
+    """Check the model and the columns the sync needs exist; return {column: DuckDB type}."""
     parts = sync.model.split(".")
     table, schema = parts[-1], (parts[-2] if len(parts) > 1 else "main")
     query = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
@@ -161,7 +165,7 @@ def _check_model(conn: duckdb.DuckDBPyConnection, sync: SyncConfig) -> list[str]
             "(run the dbt models of the activation group first)"
         )
     cursor = conn.execute(f"SELECT * FROM {_model_ref(sync)} LIMIT 0")
-    columns = [d[0] for d in cursor.description]
+    columns = {d[0]: str(d[1]) for d in cursor.description}
     needed = {
         "primary_key": sync.primary_key,
         "mapping": list((sync.mapping or {}).values()),
@@ -171,7 +175,7 @@ def _check_model(conn: duckdb.DuckDBPyConnection, sync: SyncConfig) -> list[str]
         missing = [n for n in names if n not in columns]
         if missing:
             raise SyncError(
-                f"sync {sync.name!r}: {what} column(s) {missing} not in {sync.model} (columns: {columns})"
+                f"sync {sync.name!r}: {what} column(s) {missing} not in {sync.model} (columns: {list(columns)})"
             )
     return columns
 
@@ -190,17 +194,112 @@ def _payload_expr(mapping: dict[str, str]) -> str:
     return f"CAST(to_json(struct_pack({fields})) AS VARCHAR)"
 
 
-def _optional_column(columns: list[str], *names: str) -> str | None:
+def _timed(conn: duckdb.DuckDBPyConnection, step: str, query: str, params: Any = None) -> None:
+    t = time.monotonic()
+    conn.execute(query, params)
+    log.debug("plan step %s: %.2fs", step, time.monotonic() - t)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _hash_expr(mapping: dict[str, str], types: dict[str, str]) -> str:
+    """64-bit hash of the mapped values (DuckDB ``hash``, computed in parallel in the warehouse).
+
+    ``hash`` of a struct ignores field names and does not tell every type apart, so the mapping and
+    the column types are hashed in too: renaming a destination field or changing a column's type
+    counts as a change of every row. Stored as the decimal text of the UBIGINT."""
+    fields = ", ".join(f"{qident(dest)} := m.{qident(src)}" for dest, src in mapping.items())
+    signature = json.dumps([[dest, src, types.get(src, "")] for dest, src in mapping.items()])
+    return f"hash(struct_pack({fields}), {_sql_str(signature)})"
+
+
+LEGACY_HASH_LENGTH = 32
+"""Row hashes written before the 64-bit hash were md5 hex digests of the payload JSON."""
+
+
+def _is_base_table(conn: duckdb.DuckDBPyConnection, sync: SyncConfig) -> bool:
+    parts = sync.model.split(".")
+    query = (
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_name = ? AND table_type = 'BASE TABLE'"
+    )
+    params: list[Any] = [parts[-2] if len(parts) > 1 else "main", parts[-1]]
+    if len(parts) == 3:
+        query += " AND table_catalog = ?"
+        params.append(parts[0])
+    row = conn.execute(query, params).fetchone()
+    return bool(row and row[0])
+
+
+def _optional_column(columns: dict[str, str] | list[str], *names: str) -> str | None:
     for name in names:
         if name in columns:
             return name
     return None
 
 
+def _migrate_legacy_hashes(
+    conn: duckdb.DuckDBPyConnection, sync: SyncConfig, mapping: dict[str, str], hash_expr: str
+) -> int:
+    """Fill ``row_hash64`` of state rows written before it existed (cheap to find: the column's
+    statistics skip every row group without NULLs).
+
+    Rows hashed with md5 (earlier versions: md5 of the payload JSON) are rewritten to the 64-bit
+    hash when the model's current content is still the acknowledged one, so an upgrade re-sends
+    nothing; rows whose content changed keep their md5 hash and are planned as changed. Returns the
+    number of state rows rewritten."""
+    found = conn.execute(
+        f"""SELECT count(*) FROM (SELECT 1 FROM {state.STATE}
+            WHERE sync_name = ? AND row_hash64 IS NULL AND row_hash IS NOT NULL LIMIT 1)""",
+        [sync.name],
+    ).fetchone()
+    if not found or not found[0]:
+        return 0
+    conn.execute(
+        f"""UPDATE {state.STATE} SET row_hash64 = TRY_CAST(row_hash AS UBIGINT)
+            WHERE sync_name = ? AND row_hash64 IS NULL AND length(row_hash) <> ?""",
+        [sync.name, LEGACY_HASH_LENGTH],
+    )
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _tessera_rehash AS
+        SELECT * FROM (
+            SELECT {_key_expr(sync)} AS record_key, md5({_payload_expr(mapping)}) AS old_hash, {hash_expr} AS new_h
+            FROM {_model_ref(sync)} AS m)
+        WHERE record_key IN (SELECT record_key FROM {state.STATE}
+                             WHERE sync_name = ? AND row_hash64 IS NULL AND length(row_hash) = ?)""",
+        [sync.name, LEGACY_HASH_LENGTH],
+    )
+    total = 0
+    for table in (state.STATE, state.REJECTIONS, state.DEAD):
+        extra = ", row_hash64 = r.new_h" if table == state.STATE else ""
+        rows = conn.execute(
+            f"""UPDATE {table} AS t SET row_hash = CAST(r.new_h AS VARCHAR){extra} FROM _tessera_rehash AS r
+                WHERE t.sync_name = ? AND t.record_key = r.record_key AND t.row_hash = r.old_hash
+                RETURNING 1""",
+            [sync.name],
+        ).fetchall()
+        if table == state.STATE:
+            total = len(rows)
+    conn.execute("DROP TABLE _tessera_rehash")
+    if total:
+        log.info("sync %s: %d acknowledged row hash(es) rewritten from md5 to the 64-bit hash", sync.name, total)
+    return total
+
+
 def _plan(
-    conn: duckdb.DuckDBPyConnection, sync: SyncConfig, columns: list[str], full_resync: bool
+    conn: duckdb.DuckDBPyConnection, sync: SyncConfig, columns: dict[str, str], full_resync: bool
 ) -> list[tuple[str | None, str]]:
-    """Build the temp plan table; return (key, error) pairs for rows that cannot be sent."""
+    """Build the temp plan table; return (key, error) pairs for rows that cannot be sent.
+
+    Set-based, in the warehouse: every model row gets a key and a 64-bit hash of its mapped fields
+    (``CANDIDATES``); one full join with the acknowledged state keeps only the rows that are not
+    "acknowledged, unchanged and consented" (``_tessera_sync_changes``, small after the first
+    sync); only those are checked for duplicate keys and get their payload JSON built (``PLAN``).
+    """
+    if not isinstance(columns, dict):  # a plain list of names: types unknown
+        columns = {c: "" for c in columns}
     mapping = sync.mapping or {c: c for c in columns}
     params: dict[str, Any] = {}
     join, consent_ok = "", "true"
@@ -215,57 +314,84 @@ def _plan(
             consent_ok = f"({consent_ok} AND NOT {suppressed})"
 
     def col(name: str | None) -> str:
-        return f"CAST(m.{qident(name)} AS VARCHAR)" if name else "NULL::VARCHAR"
+        return f"CAST(m.{qident(name)} AS VARCHAR)" if name and sync.consent else "NULL::VARCHAR"
 
-    conn.execute(
+    hash_expr = _hash_expr(mapping, columns)
+    _migrate_legacy_hashes(conn, sync, mapping, hash_expr)
+    # a base table's rowid finds the planned rows again without a second join on the key
+    by_rowid = _is_base_table(conn, sync)
+    model_rowid = "m.rowid" if by_rowid else "NULL::BIGINT"
+    _timed(
+        conn,
+        "candidates",
         f"""CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS
-        WITH src AS (
-            SELECT {_key_expr(sync)} AS record_key, {_payload_expr(mapping)} AS payload_json,
-                   {consent_ok} AS consent_ok, {col(profile_col)} AS profile_id,
-                   {col(email_col)} AS email, {col(phone_col)} AS phone
-            FROM {_model_ref(sync)} AS m {join}
-        )
-        SELECT record_key, payload_json, md5(payload_json) AS row_hash, consent_ok, profile_id, email, phone,
-               count(*) OVER (PARTITION BY record_key) AS n_rows
-        FROM src""",
+        SELECT {_key_expr(sync)} AS record_key, {hash_expr} AS row_hash, {consent_ok} AS consent_ok,
+               {model_rowid} AS model_rowid
+        FROM {_model_ref(sync)} AS m {join}""",
         params or None,
     )
+    uncertain_rows = conn.execute(
+        f"SELECT count(*) FROM {state.INFLIGHT} WHERE sync_name = ?", [sync.name]
+    ).fetchone()
+    if uncertain_rows and uncertain_rows[0]:
+        # rows handed over earlier, never acknowledged: the destination may hold them
+        st = f"""SELECT coalesce(a.record_key, u.record_key) AS record_key, a.prev_h, a.state_rowid,
+                        coalesce(a.op, 'uncertain') AS op, u.record_key IS NOT NULL AS uncertain
+                 FROM (SELECT record_key, row_hash64 AS prev_h, rowid AS state_rowid, op
+                       FROM {state.STATE} WHERE sync_name = $sync) AS a
+                 FULL JOIN (SELECT DISTINCT record_key FROM {state.INFLIGHT} WHERE sync_name = $sync) AS u
+                 USING (record_key)"""
+    else:
+        st = f"""SELECT record_key, row_hash64 AS prev_h, rowid AS state_rowid, op,
+                        false AS uncertain
+                 FROM {state.STATE} WHERE sync_name = $sync"""
+    _timed(
+        conn,
+        "changes",
+        f"""CREATE OR REPLACE TEMP TABLE {CHANGES} AS
+        SELECT c.record_key IS NOT NULL OR s.record_key IS NULL AS in_model,
+               coalesce(c.record_key, s.record_key) AS record_key, c.row_hash, c.consent_ok, c.model_rowid,
+               s.record_key IS NOT NULL AS in_state, s.prev_h, s.state_rowid, s.op AS prev_op,
+               coalesce(s.uncertain, false) AS uncertain
+        FROM {CANDIDATES} AS c FULL JOIN ({st}) AS s ON c.record_key = s.record_key
+        WHERE NOT coalesce(
+            (c.record_key IS NOT NULL AND s.record_key IS NOT NULL AND s.op NOT IN ('delete', 'uncertain')
+             AND NOT s.uncertain AND c.row_hash = s.prev_h AND c.consent_ok AND NOT $full_resync)
+            OR (c.record_key IS NULL AND s.record_key IS NOT NULL AND s.op = 'delete' AND NOT s.uncertain),
+            false)""",
+        {"sync": sync.name, "full_resync": full_resync},
+    )
+    # per key of interest: how many model rows carry it (> 1: not sent) and whether one is consented
+    _timed(
+        conn,
+        "keystats",
+        f"""CREATE OR REPLACE TEMP TABLE {KEYSTATS} AS
+        SELECT record_key, count(*) AS n_rows, bool_or(consent_ok) AS present
+        FROM {CANDIDATES}
+        WHERE record_key IN (SELECT record_key FROM {CHANGES} WHERE record_key IS NOT NULL)
+        GROUP BY record_key"""
+    )
     only_added = sync.mode == "insert" and not full_resync
-    conn.execute(
+    _timed(
+        conn,
+        "diff",
         f"""CREATE OR REPLACE TEMP TABLE {DIFF} AS
-        WITH acked AS (
-            SELECT record_key, row_hash, op, payload_json AS prev_payload FROM {state.STATE} WHERE sync_name = $sync
-        ),
-        uncertain AS (  -- handed over earlier, never acknowledged: the destination may hold it
-            SELECT record_key, arg_max(payload_json, sent_at) AS prev_payload
-            FROM {state.INFLIGHT} WHERE sync_name = $sync GROUP BY record_key
-        ),
-        st AS (
-            SELECT coalesce(a.record_key, u.record_key) AS record_key, a.row_hash,
-                   coalesce(a.op, 'uncertain') AS op, coalesce(a.prev_payload, u.prev_payload) AS prev_payload,
-                   u.record_key IS NOT NULL AS uncertain
-            FROM acked AS a FULL JOIN uncertain AS u USING (record_key)
-        ),
-        valid AS (
-            SELECT * FROM {CANDIDATES} WHERE record_key IS NOT NULL AND n_rows = 1
-        ),
-        upserts AS (
-            SELECT v.record_key, v.payload_json, v.row_hash, v.consent_ok, v.profile_id, v.email, v.phone,
-                   st.row_hash AS prev_hash, st.prev_payload,
-                   CASE WHEN st.record_key IS NULL OR st.op IN ('delete', 'uncertain') THEN 'added'
-                        WHEN $full_resync OR st.uncertain OR st.row_hash IS DISTINCT FROM v.row_hash THEN 'changed'
+        WITH upserts AS (
+            SELECT d.record_key, CAST(d.row_hash AS VARCHAR) AS row_hash, d.consent_ok, d.model_rowid, d.state_rowid,
+                   CASE WHEN NOT d.in_state OR d.prev_op IN ('delete', 'uncertain') THEN 'added'
+                        WHEN $full_resync OR d.uncertain OR d.prev_h IS DISTINCT FROM d.row_hash THEN 'changed'
                    END AS change
-            FROM valid AS v LEFT JOIN st USING (record_key)
+            FROM {CHANGES} AS d JOIN {KEYSTATS} AS k USING (record_key)
+            WHERE d.in_model AND k.n_rows = 1
         ),
-        present AS (
-            SELECT DISTINCT record_key FROM {CANDIDATES} WHERE record_key IS NOT NULL AND consent_ok
+        gone AS (
+            SELECT DISTINCT record_key, state_rowid, prev_op, uncertain FROM {CHANGES} WHERE in_state
         ),
         deletes AS (
-            SELECT st.record_key, NULL::VARCHAR AS payload_json, NULL::VARCHAR AS row_hash,
-                   true AS consent_ok, NULL::VARCHAR AS profile_id, NULL::VARCHAR AS email, NULL::VARCHAR AS phone,
-                   st.row_hash AS prev_hash, st.prev_payload, 'deleted' AS change
-            FROM st LEFT JOIN present AS p USING (record_key)
-            WHERE $mirror AND (st.op <> 'delete' OR st.uncertain) AND p.record_key IS NULL
+            SELECT g.record_key, NULL::VARCHAR AS row_hash, true AS consent_ok, NULL::BIGINT AS model_rowid,
+                   g.state_rowid, 'deleted' AS change
+            FROM gone AS g LEFT JOIN {KEYSTATS} AS k USING (record_key)
+            WHERE $mirror AND (g.prev_op <> 'delete' OR g.uncertain) AND NOT coalesce(k.present, false)
         ),
         planned AS (
             SELECT * FROM upserts
@@ -287,16 +413,45 @@ def _plan(
             "only_added": only_added,
         },
     )
-    conn.execute(
+    prev_inflight = ""
+    if uncertain_rows and uncertain_rows[0]:
+        prev_inflight = f"""LEFT JOIN (
+                SELECT record_key, arg_max(payload_json, sent_at) AS inflight_payload FROM {state.INFLIGHT}
+                WHERE sync_name = $sync GROUP BY record_key) AS u ON u.record_key = t.record_key"""
+    payload_filter = (
+        "m.rowid IN (SELECT model_rowid FROM todo WHERE change <> 'deleted')"
+        if by_rowid
+        else f"{_key_expr(sync)} IN (SELECT record_key FROM todo WHERE change <> 'deleted')"
+    )
+    _timed(
+        conn,
+        "plan",
         f"""CREATE OR REPLACE TEMP TABLE {PLAN} AS
+        WITH todo AS (SELECT * FROM {DIFF} WHERE consent_ok AND NOT dead_lettered),
+        payloads AS (  -- built for the planned rows only (their key is unique in the model)
+            SELECT {_key_expr(sync)} AS record_key, {_payload_expr(mapping)} AS payload_json,
+                   {col(profile_col)} AS profile_id, {col(email_col)} AS email, {col(phone_col)} AS phone
+            FROM {_model_ref(sync)} AS m
+            WHERE {payload_filter}
+        ),
+        previous AS (  -- what was acknowledged last for the planned keys
+            SELECT rowid AS state_rowid, row_hash AS prev_hash, payload_json AS acked_payload FROM {state.STATE}
+            WHERE rowid IN (SELECT state_rowid FROM todo)
+        )
         SELECT * FROM (
-            SELECT row_number() OVER (ORDER BY change = 'deleted', record_key) AS seq,
-                   record_key, change,
-                   CASE WHEN change = 'deleted' THEN 'delete' ELSE $op END AS op,
-                   row_hash, payload_json, prev_payload, profile_id, email, phone,
-                   substr(sha256($sync || chr(31) || record_key || chr(31) ||
-                          coalesce(row_hash, 'delete:' || coalesce(prev_hash, ''))), 1, 32) AS idempotency_key
-            FROM {DIFF} WHERE consent_ok AND NOT dead_lettered
+            SELECT row_number() OVER (ORDER BY t.change = 'deleted', t.record_key) AS seq,
+                   t.record_key, t.change,
+                   CASE WHEN t.change = 'deleted' THEN 'delete' ELSE $op END AS op,
+                   t.row_hash,
+                   CASE WHEN t.change = 'deleted' THEN NULL ELSE p.payload_json END AS payload_json,
+                   {"coalesce(v.acked_payload, u.inflight_payload)" if prev_inflight else "v.acked_payload"} AS prev_payload,
+                   p.profile_id, p.email, p.phone,
+                   substr(sha256($sync || chr(31) || t.record_key || chr(31) ||
+                          coalesce(t.row_hash, 'delete:' || coalesce(v.prev_hash, ''))), 1, 32) AS idempotency_key
+            FROM todo AS t
+            LEFT JOIN payloads AS p ON p.record_key = t.record_key AND t.change <> 'deleted'
+            LEFT JOIN previous AS v ON v.state_rowid = t.state_rowid
+            {prev_inflight}
         ) ORDER BY seq""",
         {"sync": sync.name, "op": MODE_OP[sync.mode]},
     )
@@ -307,8 +462,7 @@ def _plan(
             (None, f"{row[0]} model row(s) with a NULL primary key {sync.primary_key} were not sent")
         )
     for key, n in conn.execute(
-        f"SELECT record_key, any_value(n_rows) FROM {CANDIDATES} WHERE record_key IS NOT NULL AND n_rows > 1 "
-        "GROUP BY 1 ORDER BY 1"
+        f"SELECT record_key, n_rows FROM {KEYSTATS} WHERE n_rows > 1 ORDER BY 1"
     ).fetchall():
         errors.append((key, f"primary key is not unique in {sync.model} ({n} rows); not sent"))
     return errors
@@ -331,7 +485,10 @@ def _count_plan(conn: duckdb.DuckDBPyConnection, result: SyncRunResult, invalid_
 
 
 def _invalid_row_count(conn: duckdb.DuckDBPyConnection) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {CANDIDATES} WHERE record_key IS NULL OR n_rows > 1").fetchone()
+    row = conn.execute(
+        f"""SELECT (SELECT count(*) FROM {CANDIDATES} WHERE record_key IS NULL)
+                 + (SELECT coalesce(sum(n_rows), 0) FROM {KEYSTATS} WHERE n_rows > 1)"""
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -444,6 +601,7 @@ def run_sync(
         # Every batch commit is durable in the WAL (fsynced); checkpointing the WAL into the file
         # every few batches would dominate the run, so it happens when the connection closes.
         conn.execute("SET checkpoint_threshold = '4GB'")
+        conn.execute("SET enable_progress_bar = false")
         state.ensure_tables(conn)
         if not dry_run:
             # a previous run of this sync that was killed left its acknowledged batches in the journal
@@ -512,7 +670,10 @@ def run_sync(
     finally:
         if owned is not None:
             owned.close()
-        for statement in [*(f"DROP TABLE IF EXISTS {t}" for t in (PLAN, DIFF, CANDIDATES)), "RESET checkpoint_threshold"]:
+        for statement in [
+            *(f"DROP TABLE IF EXISTS {t}" for t in (PLAN, DIFF, KEYSTATS, CHANGES, CANDIDATES)),
+            "RESET checkpoint_threshold",
+        ]:
             try:
                 conn.execute(statement)
             except duckdb.Error:
@@ -522,30 +683,73 @@ def run_sync(
 
 
 class _PlanReader:
-    """Reads the plan in chunks of several batches (one query per chunk, not per batch)."""
+    """Reads the plan in chunks of several batches (one query per chunk, not per batch).
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, batch_size: int) -> None:
+    For destinations that take JSON (``accepts_wire``) the warehouse builds each batch's wire form
+    (rows serialized and joined, keys, batch idempotency key) in that query, so no Python object is
+    created per row."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, sync: SyncConfig, wire: bool) -> None:
         self.conn = conn
-        self.chunk = batch_size * max(1, 50_000 // batch_size)
-        self._lo = self._hi = 0
-        self._rows: list[tuple[Any, ...]] = []
+        self.sync_name = sync.name
+        self.batch_size = sync.batch_size
+        self.wire = wire
+        self.chunk = max(1, 50_000 // sync.batch_size)  # batches per query
+        self._batches: dict[int, tuple[list[str], list[RowOp] | None, WireBatch | None]] = {}
 
-    def get(self, seq_from: int, seq_to: int) -> list[RowOp]:
-        if not (self._lo <= seq_from and seq_to <= self._hi):
-            self._lo, self._hi = seq_from, max(seq_to, seq_from + self.chunk)
-            self._rows = self.conn.execute(
-                f"""SELECT seq, record_key, op, idempotency_key, payload_json, prev_payload,
-                           '{{"op":"' || op || '","key":' || CAST(to_json(record_key) AS VARCHAR)
-                           || ',"idempotency_key":"' || idempotency_key || '","fields":'
-                           || coalesce(payload_json, '{{}}') || '}}' AS wire
-                    FROM {PLAN} WHERE seq > ? AND seq <= ? ORDER BY seq""",
-                [self._lo, self._hi],
-            ).fetchall()
-        first = seq_from - self._lo
-        return [
-            RowOp(op, key, ik, raw_fields=payload, previous_raw=prev, wire=wire)
-            for _, key, op, ik, payload, prev, wire in self._rows[first : first + (seq_to - seq_from)]
-        ]
+    _WIRE_ROW = (
+        """concat('{"op":"', op, '","key":', CAST(to_json(record_key) AS VARCHAR), ',"idempotency_key":"',
+                  idempotency_key, '","fields":', coalesce(payload_json, '{}'), '}')"""
+    )
+
+    def _wire_query(self, where: str) -> str:
+        return f"""SELECT (seq - 1) // $bs AS b, list(record_key ORDER BY seq) AS keys,
+                          string_agg({self._WIRE_ROW}, ',' ORDER BY seq) AS rows_json,
+                          sha256($sync || string_agg(chr(10) || idempotency_key, '' ORDER BY idempotency_key))
+                   FROM {PLAN} WHERE {where} GROUP BY b ORDER BY b"""
+
+    def _load(self, number: int) -> None:
+        lo, hi = number * self.batch_size, (number + self.chunk) * self.batch_size
+        self._batches = {}
+        if self.wire:
+            for b, keys, rows_json, batch_key in self.conn.execute(
+                self._wire_query("seq > $lo AND seq <= $hi"),
+                {"bs": self.batch_size, "sync": self.sync_name, "lo": lo, "hi": hi},
+            ).fetchall():
+                self._batches[b] = (keys, None, WireBatch(keys, rows_json, batch_key))
+            return
+        for seq, key, op, ik, payload, prev, wire in self.conn.execute(
+            f"""SELECT seq, record_key, op, idempotency_key, payload_json, prev_payload, {self._WIRE_ROW} AS wire
+                FROM {PLAN} WHERE seq > ? AND seq <= ? ORDER BY seq""",
+            [lo, hi],
+        ).fetchall():
+            entry = self._batches.setdefault((seq - 1) // self.batch_size, ([], [], None))
+            entry[0].append(key)
+            entry[1].append(RowOp(op, key, ik, raw_fields=payload, previous_raw=prev, wire=wire))  # type: ignore[union-attr]
+
+    def get(self, number: int) -> tuple[list[str], list[RowOp] | None, WireBatch | None]:
+        if number not in self._batches:
+            self._load(number)
+        return self._batches.pop(number, ([], [], None))
+
+    def wire_without(self, number: int, skip: list[str]) -> WireBatch:
+        """Batch ``number`` in wire form without the ``skip`` keys (blocked at send time)."""
+        rows = self.conn.execute(
+            self._wire_query(
+                "seq > $lo AND seq <= $hi AND NOT list_contains($skip::VARCHAR[], record_key)"
+            ),
+            {
+                "bs": self.batch_size,
+                "sync": self.sync_name,
+                "lo": number * self.batch_size,
+                "hi": (number + 1) * self.batch_size,
+                "skip": skip,
+            },
+        ).fetchall()
+        if not rows:
+            return WireBatch([], "", "")
+        _, keys, rows_json, batch_key = rows[0]
+        return WireBatch(keys, rows_json, batch_key)
 
 
 @dataclass
@@ -553,8 +757,10 @@ class _Batch:
     number: int
     seq_from: int
     seq_to: int
-    rows: list[RowOp]
+    keys: list[str]
     blocked: dict[str, str]
+    rows: list[RowOp] | None = None
+    wire: WireBatch | None = None
 
 
 def _prepare(
@@ -570,20 +776,44 @@ def _prepare(
     if seq_from >= result.rows_planned:
         return None
     seq_to = seq_from + sync.batch_size
-    rows = reader.get(seq_from, seq_to)
+    keys, rows, wire = reader.get(number)
     blocked: dict[str, str] = {}
     if sync.consent is not None:
         blocked = send_time_blocked(conn, sync.consent, PLAN, seq_from, seq_to, as_of)
         if blocked:
-            rows = [row for row in rows if row.key not in blocked]
+            keys = [k for k in keys if k not in blocked]
+            if rows is not None:
+                rows = [row for row in rows if row.key not in blocked]
+            if wire is not None:
+                wire = reader.wire_without(number, sorted(blocked))
             result.rows_skipped_consent += len(blocked)
             result.rows_blocked_at_send += len(blocked)
-    return _Batch(number, seq_from, seq_to, rows, blocked)
+    return _Batch(number, seq_from, seq_to, keys, blocked, rows, wire)
+
+
+def _deliver(destination: Destination, sync_name: str, batch_id: str, batch: _Batch) -> BatchResult:
+    """Hand one batch to the destination; never raises (a failure acknowledges nothing)."""
+    try:
+        if batch.wire is not None:
+            return destination.send_wire(sync_name, batch_id, batch.wire)
+        return destination.send_batch(sync_name, batch_id, batch.rows or [])
+    except SyncInterrupted as exc:
+        return BatchResult.failed(f"interrupted: {exc}")
+    except Exception as exc:  # a destination bug must not mark anything as synced
+        log.exception("sync %s: destination raised on batch %s", sync_name, batch_id)
+        return BatchResult.failed(f"{type(exc).__name__}: {exc}")
 
 
 def _send(
     conn: duckdb.DuckDBPyConnection, sync: SyncConfig, destination: Destination, result: SyncRunResult
 ) -> None:
+    """Send the plan batch by batch, up to ``concurrency`` batches in flight.
+
+    The main thread owns the warehouse connection: it prepares batches, and in one transaction per
+    round commits every batch that came back (acknowledged rows to the journal, rejections,
+    errors, run counters) together with the in-flight record of the batches it is about to hand
+    out. So a batch is always recorded in flight before it is sent, and acknowledged rows are
+    committed as soon as their batch returns; worker threads only talk to the destination."""
     batch_errors: list[str] = []
     budget = RetryBudget(sync.retry_budget)
     destination.retry_budget = budget
@@ -592,86 +822,56 @@ def _send(
     has_rejections = bool(
         conn.execute(f"SELECT count(*) FROM {state.REJECTIONS} WHERE sync_name = ?", [sync.name]).fetchone()[0]  # type: ignore[index]
     )
-    reader = _PlanReader(conn, sync.batch_size)
-    batch = _prepare(conn, sync, reader, result, 0, as_of)
-    if batch is not None and batch.rows and track_inflight:
-        state.record_inflight(
-            conn, run_id=result.run_id, sync_name=sync.name, plan_table=PLAN,
-            seq_from=batch.seq_from, seq_to=batch.seq_to, skip_keys=sorted(batch.blocked),
-        )
-    while batch is not None:
-        if STOP.is_set():
-            raise SyncInterrupted("stop requested (SIGTERM/SIGINT); every acknowledged batch is committed")
-        rows, blocked = batch.rows, batch.blocked
-        batch_id = f"{result.run_id}-{batch.number:05d}"
-        if rows:
-            try:
-                outcome = destination.send_batch(sync.name, batch_id, rows)
-            except SyncInterrupted as exc:
-                outcome = BatchResult.failed(f"interrupted: {exc}")
-            except Exception as exc:  # a destination bug must not mark anything as synced
-                log.exception("sync %s: destination raised on batch %s", sync.name, batch_id)
-                outcome = BatchResult.failed(f"{type(exc).__name__}: {exc}")
-        else:
-            outcome = BatchResult()
-        keys = {row.key for row in rows}
-        acked = outcome.acked_keys & keys
-        rejected = {k: v for k, v in outcome.rejected.items() if k in keys and k not in outcome.acked_keys}
-        unacked = keys - acked - rejected.keys()
-        errors: list[tuple[str | None, str]] = [(k, f"rejected: {v}") for k, v in sorted(rejected.items())]
-        if unacked:
-            reason = outcome.error or "destination did not acknowledge the row"
-            errors += [(k, f"not acknowledged (batch {batch_id}): {reason}") for k in sorted(unacked)]
-        result.batches += 1
-        result.rows_sent += len(rows)
-        result.rows_acked += len(acked)
-        result.rows_rejected += len(rejected)
-        result.retries = budget.used
-        # the next batch is prepared (consent re-checked) now, and recorded as in flight in the
-        # same transaction that commits this one
-        upcoming = None
-        if not outcome.error and not STOP.is_set():
-            upcoming = _prepare(conn, sync, reader, result, batch.number + 1, as_of)
-        inflight_next = None
-        if upcoming is not None and upcoming.rows and track_inflight:
-            inflight_next = (upcoming.seq_from, upcoming.seq_to, sorted(upcoming.blocked))
-        all_acked = len(acked) == len(rows) and not blocked
-        result.rows_dead_lettered += state.commit_batch(
-            conn,
-            run_id=result.run_id,
-            sync_name=sync.name,
-            plan_table=PLAN,
-            seq_from=batch.seq_from,
-            seq_to=batch.seq_to,
-            acked_keys=None if all_acked else sorted(acked),
-            errors=errors,
-            progress=result.counters(),
-            rejected=rejected,
-            max_attempts=sync.max_attempts,
-            clear_rejections=has_rejections,
-            inflight_next=inflight_next,
-        )
-        if rejected:
-            has_rejections = True
-        log.info(
-            "sync %s batch %s: %d sent, %d acked, %d rejected, %d unacked, %d blocked at send time",
-            sync.name,
-            batch_id,
-            len(rows),
-            len(acked),
-            len(rejected),
-            len(unacked),
-            len(blocked),
-        )
-        if outcome.error:
-            batch_errors.append(f"batch {batch_id}: {outcome.error}")
-            if STOP.is_set():
-                raise SyncInterrupted("stop requested during a batch; its rows were not acknowledged")
-            break  # the destination is unhealthy: stop, the rest is re-planned next run
-        if upcoming is None and STOP.is_set() and batch.seq_to < result.rows_planned:
-            raise SyncInterrupted("stop requested (SIGTERM/SIGINT); every acknowledged batch is committed")
-        batch = upcoming
+    reader = _PlanReader(conn, sync, wire=destination.accepts_wire)
+    workers = max(1, min(sync.concurrency, destination.max_concurrency))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{sync.name}") if workers > 1 else None
+    running: dict[Future[BatchResult], _Batch] = {}
+    done: list[tuple[_Batch, BatchResult]] = []
+    number = 0
+    failed = False
+    clean_exit = False
+    try:
+        while True:
+            new: list[_Batch] = []
+            while not failed and not STOP.is_set() and len(running) + len(new) < workers:
+                batch = _prepare(conn, sync, reader, result, number, as_of)
+                if batch is None:
+                    break
+                number += 1
+                new.append(batch)
+            if done or new:
+                inflight = [(b.seq_from, b.seq_to, sorted(b.blocked)) for b in new if b.keys] if track_inflight else []
+                has_rejections = _commit(conn, sync, result, budget, done, inflight, has_rejections, batch_errors)
+                done = []
+            if not new and not running:
+                break
+            for batch in new:
+                batch_id = f"{result.run_id}-{batch.number:05d}"
+                if not batch.keys:  # every row blocked at send time
+                    done.append((batch, BatchResult()))
+                elif pool is None:
+                    outcome = _deliver(destination, sync.name, batch_id, batch)
+                    failed = failed or bool(outcome.error)
+                    done.append((batch, outcome))
+                else:
+                    running[pool.submit(_deliver, destination, sync.name, batch_id, batch)] = batch
+            if running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    batch = running.pop(future)
+                    outcome = future.result()
+                    failed = failed or bool(outcome.error)
+                    done.append((batch, outcome))
+        clean_exit = True
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=clean_exit, cancel_futures=True)
     result.retries = budget.used
+    sent_all = number * sync.batch_size >= result.rows_planned
+    if STOP.is_set() and (failed or not sent_all):
+        if failed:
+            raise SyncInterrupted("stop requested during a batch; its rows were not acknowledged")
+        raise SyncInterrupted("stop requested (SIGTERM/SIGINT); every acknowledged batch is committed")
     if result.rows_acked == result.rows_planned - result.rows_blocked_at_send and not result.rows_rejected:
         result.status = "success"
     else:
@@ -687,6 +887,60 @@ def _send(
         if not_sent:
             parts.append(f"{not_sent} row(s) not sent after a failed batch")
         result.error = "; ".join(parts) or None
+
+
+def _commit(
+    conn: duckdb.DuckDBPyConnection,
+    sync: SyncConfig,
+    result: SyncRunResult,
+    budget: RetryBudget,
+    done: list[tuple[_Batch, BatchResult]],
+    inflight_next: list[tuple[int, int, list[str]]],
+    has_rejections: bool,
+    batch_errors: list[str],
+) -> bool:
+    """Account for the batches that came back and commit them (and the next in-flight record) in
+    one transaction. Returns whether rejections may exist now."""
+    acks: list[state.BatchAck] = []
+    any_rejected = False
+    for batch, outcome in done:
+        batch_id = f"{result.run_id}-{batch.number:05d}"
+        keys = set(batch.keys)
+        acked = outcome.acked_keys & keys
+        rejected = {k: v for k, v in outcome.rejected.items() if k in keys and k not in outcome.acked_keys}
+        unacked = keys - acked - rejected.keys()
+        errors: list[tuple[str | None, str]] = [(k, f"rejected: {v}") for k, v in sorted(rejected.items())]
+        if unacked:
+            reason = outcome.error or "destination did not acknowledge the row"
+            errors += [(k, f"not acknowledged (batch {batch_id}): {reason}") for k in sorted(unacked)]
+        result.batches += 1
+        result.rows_sent += len(keys)
+        result.rows_acked += len(acked)
+        result.rows_rejected += len(rejected)
+        all_acked = len(acked) == len(keys) and not batch.blocked
+        acks.append(
+            state.BatchAck(batch.seq_from, batch.seq_to, None if all_acked else sorted(acked), rejected, errors)
+        )
+        any_rejected = any_rejected or bool(rejected)
+        if outcome.error:
+            batch_errors.append(f"batch {batch_id}: {outcome.error}")
+        log.info(
+            "sync %s batch %s: %d sent, %d acked, %d rejected, %d unacked, %d blocked at send time",
+            sync.name, batch_id, len(keys), len(acked), len(rejected), len(unacked), len(batch.blocked),
+        )
+    result.retries = budget.used
+    result.rows_dead_lettered += state.commit_batches(
+        conn,
+        run_id=result.run_id,
+        sync_name=sync.name,
+        plan_table=PLAN,
+        batches=acks,
+        progress=result.counters(),
+        max_attempts=sync.max_attempts,
+        clear_rejections=has_rejections,
+        inflight_next=inflight_next,
+    )
+    return has_rejections or any_rejected
 
 
 def sync_status(

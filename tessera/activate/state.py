@@ -27,6 +27,7 @@ transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,7 +142,15 @@ DDL = [
     # columns added after the first release of sync_runs
     f"ALTER TABLE {RUNS} ADD COLUMN IF NOT EXISTS rows_dead_lettered BIGINT DEFAULT 0",
     f"ALTER TABLE {RUNS} ADD COLUMN IF NOT EXISTS retries BIGINT DEFAULT 0",
+    # the row hash as a number, compared by the diff (row_hash keeps its text form); NULL in rows
+    # written before it existed, which the engine fills in (and migrates from md5) on their next run
+    f"ALTER TABLE {STATE} ADD COLUMN IF NOT EXISTS row_hash64 UBIGINT",
+    # the plan position of an in-flight row, so the acknowledgement of its batch can clear it
+    f"ALTER TABLE {INFLIGHT} ADD COLUMN IF NOT EXISTS seq BIGINT",
 ]
+
+STATE_COLUMNS = "sync_name, record_key, row_hash, payload_json, op, acked_at, run_id, idempotency_key"
+INFLIGHT_COLUMNS = "sync_name, record_key, op, idempotency_key, payload_json, run_id, sent_at, seq"
 
 
 def utcnow() -> datetime:
@@ -197,63 +206,84 @@ def record_errors(
         conn.executemany(f"INSERT INTO {ERRORS} VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def commit_batch(
+@dataclass
+class BatchAck:
+    """What one sent batch (plan rows ``seq_from < seq <= seq_to``) left to record."""
+
+    seq_from: int
+    seq_to: int
+    acked_keys: list[str] | None
+    """``None``: every row of the range was acknowledged."""
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    errors: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+def _ranges(column: str, ranges: Iterable[tuple[int, int]]) -> str:
+    return "(" + " OR ".join(f"({column} > {int(lo)} AND {column} <= {int(hi)})" for lo, hi in ranges) + ")"
+
+
+def commit_batches(
     conn: duckdb.DuckDBPyConnection,
     *,
     run_id: str,
     sync_name: str,
     plan_table: str,
-    seq_from: int,
-    seq_to: int,
-    acked_keys: list[str] | None,
-    errors: list[tuple[str | None, str]],
+    batches: list[BatchAck],
     progress: Mapping[str, Any],
-    rejected: Mapping[str, str] | None = None,
     max_attempts: int = 3,
     clear_rejections: bool = False,
-    inflight_next: tuple[int, int, list[str]] | None = None,
+    inflight_next: list[tuple[int, int, list[str]]] | None = None,
 ) -> int:
-    """Atomically, for plan rows ``seq_from < seq <= seq_to``: append the acknowledged ones to the
-    ack journal (``acked_keys=None`` means every row of the range), count ``rejected`` rows in
-    ``sync_rejections`` (moving those at ``max_attempts`` to the dead letters), log ``errors`` and
-    update the run's counters. Returns the number of rows dead-lettered."""
+    """In one transaction (one fsync), for each finished batch: append its acknowledged rows to the
+    ack journal (``compact`` clears them from ``sync_inflight``), count its rejected rows in
+    ``sync_rejections`` (moving those at ``max_attempts`` to the dead letters), log its errors;
+    then update the run's counters and record the rows of the batches about to be sent
+    (``inflight_next``: ``(seq_from, seq_to, keys not sent)``) as in flight. Returns the number of
+    rows dead-lettered."""
     now = utcnow()
     dead = 0
     conn.execute("BEGIN TRANSACTION")
     try:
-        if acked_keys is None or acked_keys:
-            key_filter, params = "", [sync_name, now, run_id, seq_from, seq_to]
-            if acked_keys is not None:
-                key_filter = " AND list_contains(?::VARCHAR[], record_key)"
-                params.append(acked_keys)
+        whole = [(b.seq_from, b.seq_to) for b in batches if b.acked_keys is None]
+        partial = [b for b in batches if b.acked_keys]
+        selections: list[tuple[str, dict[str, Any]]] = []
+        if whole:
+            selections.append((_ranges("seq", whole), {}))
+        for b in partial:
+            selections.append(
+                (f"{_ranges('seq', [(b.seq_from, b.seq_to)])} AND list_contains($keys::VARCHAR[], record_key)",
+                 {"keys": b.acked_keys})
+            )
+        for where, extra in selections:
             conn.execute(
                 f"""INSERT INTO {ACKS}
-                    SELECT ?, record_key, row_hash, payload_json, op, ?, ?, idempotency_key, seq
-                    FROM {plan_table} WHERE seq > ? AND seq <= ?{key_filter}""",
-                params,
+                    SELECT $sync, record_key, row_hash, payload_json, op, $now, $run, idempotency_key, seq
+                    FROM {plan_table} WHERE {where}""",
+                {"sync": sync_name, "now": now, "run": run_id, **extra},
             )
             if clear_rejections:  # acknowledged now: forget earlier refusals of these rows
                 conn.execute(
                     f"""DELETE FROM {REJECTIONS} WHERE sync_name = $sync AND record_key IN (
-                        SELECT record_key FROM {plan_table} WHERE seq > $lo AND seq <= $hi
-                        AND ($all OR list_contains($keys::VARCHAR[], record_key)))""",
-                    {"sync": sync_name, "lo": seq_from, "hi": seq_to, "all": acked_keys is None,
-                     "keys": acked_keys or []},
+                        SELECT record_key FROM {plan_table} WHERE {where})""",
+                    {"sync": sync_name, **extra},
                 )
-        if rejected:
-            dead = _record_rejections(conn, run_id, sync_name, plan_table, seq_from, seq_to, rejected, max_attempts, now)
+        for b in batches:
+            if b.rejected:
+                dead += _record_rejections(
+                    conn, run_id, sync_name, plan_table, b.seq_from, b.seq_to, b.rejected, max_attempts, now
+                )
+            record_errors(conn, run_id, sync_name, b.errors)
+        if dead:
             progress = {**progress, "rows_dead_lettered": int(progress.get("rows_dead_lettered", 0)) + dead}
-        record_errors(conn, run_id, sync_name, errors)
         update_run(conn, run_id, progress)
-        if inflight_next is not None:  # the next batch, about to be sent
+        if inflight_next:  # the next batches, about to be sent
             record_inflight(
                 conn,
                 run_id=run_id,
                 sync_name=sync_name,
                 plan_table=plan_table,
-                seq_from=inflight_next[0],
-                seq_to=inflight_next[1],
-                skip_keys=inflight_next[2],
+                ranges=[(lo, hi) for lo, hi, _ in inflight_next],
+                skip_keys=[k for _, _, keys in inflight_next for k in keys],
             )
         conn.execute("COMMIT")
     except BaseException:
@@ -268,17 +298,18 @@ def record_inflight(
     run_id: str,
     sync_name: str,
     plan_table: str,
-    seq_from: int,
-    seq_to: int,
+    ranges: list[tuple[int, int]],
     skip_keys: list[str],
 ) -> None:
-    """Before a batch goes out: remember its rows as handed over but not yet acknowledged."""
+    """Before batches go out: remember their rows as handed over but not yet acknowledged."""
+    if not ranges:
+        return
+    skip = " AND NOT list_contains($skip::VARCHAR[], record_key)" if skip_keys else ""
     conn.execute(
-        f"""INSERT INTO {INFLIGHT}
-            SELECT $sync, record_key, op, idempotency_key, coalesce(payload_json, prev_payload), $run, $now
-            FROM {plan_table} WHERE seq > $lo AND seq <= $hi
-              AND NOT list_contains($skip::VARCHAR[], record_key)""",
-        {"sync": sync_name, "run": run_id, "now": utcnow(), "lo": seq_from, "hi": seq_to, "skip": skip_keys},
+        f"""INSERT INTO {INFLIGHT} ({INFLIGHT_COLUMNS})
+            SELECT $sync, record_key, op, idempotency_key, coalesce(payload_json, prev_payload), $run, $now, seq
+            FROM {plan_table} WHERE {_ranges("seq", ranges)}{skip}""",
+        {"sync": sync_name, "run": run_id, "now": utcnow(), **({"skip": skip_keys} if skip_keys else {})},
     )
 
 
@@ -340,40 +371,63 @@ def _record_rejections(
 def compact(conn: duckdb.DuckDBPyConnection, sync_name: str) -> int:
     """Fold the ack journal of one sync into ``sync_state`` (latest acknowledgement per key wins).
 
-    One transaction: a crash leaves either the journal or the folded state, never neither.
+    One transaction: a crash leaves either the journal or the folded state, never neither. Set
+    based: one insert of the journal rows, and deletes only where there is something to replace.
     Returns the number of journal rows folded."""
-    row = conn.execute(f"SELECT count(*) FROM {ACKS} WHERE sync_name = ?", [sync_name]).fetchone()
-    n = int(row[0]) if row else 0
+    row = conn.execute(
+        f"SELECT count(*), count(DISTINCT run_id), (SELECT count(*) FROM {ACKS}) FROM {ACKS} WHERE sync_name = ?",
+        [sync_name],
+    ).fetchone()
+    n, runs, everything = (int(v) for v in row) if row else (0, 0, 0)
     if not n:
         return 0
     conn.execute("BEGIN TRANSACTION")
     try:
+        if runs == 1:  # one run's plan has each key once: the journal is the latest state
+            latest = f"SELECT {STATE_COLUMNS} FROM {ACKS} WHERE sync_name = $sync"
+        else:  # a killed run and the next one: the later acknowledgement of a key wins
+            conn.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _tessera_ack_latest AS
+                SELECT {STATE_COLUMNS} FROM {ACKS} WHERE sync_name = ?
+                QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY acked_at DESC, seq DESC) = 1""",
+                [sync_name],
+            )
+            latest = "SELECT * FROM _tessera_ack_latest WHERE sync_name = $sync"
+        params = {"sync": sync_name}
+        if _has_rows(conn, STATE, sync_name):
+            conn.execute(
+                f"""DELETE FROM {STATE} WHERE sync_name = $sync
+                    AND record_key IN (SELECT record_key FROM ({latest}))""",
+                params,
+            )
         conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _tessera_ack_latest AS
-            SELECT * EXCLUDE (seq, rn) FROM (
-                SELECT *, row_number() OVER (PARTITION BY record_key ORDER BY acked_at DESC, seq DESC) AS rn
-                FROM {ACKS} WHERE sync_name = ?
-            ) WHERE rn = 1""",
-            [sync_name],
+            f"""INSERT INTO {STATE} ({STATE_COLUMNS}, row_hash64)
+                SELECT {STATE_COLUMNS}, TRY_CAST(row_hash AS UBIGINT) FROM ({latest})""",
+            params,
         )
-        conn.execute(
-            f"""DELETE FROM {STATE} WHERE sync_name = ?
-                AND record_key IN (SELECT record_key FROM _tessera_ack_latest)""",
-            [sync_name],
-        )
-        conn.execute(f"INSERT INTO {STATE} SELECT * FROM _tessera_ack_latest")
-        conn.execute(
-            f"""DELETE FROM {INFLIGHT} WHERE sync_name = ?
-                AND record_key IN (SELECT record_key FROM _tessera_ack_latest)""",
-            [sync_name],
-        )
-        conn.execute(f"DELETE FROM {ACKS} WHERE sync_name = ?", [sync_name])
-        conn.execute("DROP TABLE _tessera_ack_latest")
+        if _has_rows(conn, INFLIGHT, sync_name):  # acknowledged: no longer uncertain
+            conn.execute(
+                f"""DELETE FROM {INFLIGHT} WHERE sync_name = $sync
+                    AND record_key IN (SELECT record_key FROM ({latest}))""",
+                params,
+            )
+        if everything == n:
+            conn.execute(f"DELETE FROM {ACKS}")
+        else:
+            conn.execute(f"DELETE FROM {ACKS} WHERE sync_name = ?", [sync_name])
+        conn.execute("DROP TABLE IF EXISTS _tessera_ack_latest")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return n
+
+
+def _has_rows(conn: duckdb.DuckDBPyConnection, table: str, sync_name: str) -> bool:
+    row = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE sync_name = ? LIMIT 1)", [sync_name]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def mark_abandoned_runs(conn: duckdb.DuckDBPyConnection, sync_name: str, now: datetime) -> int:

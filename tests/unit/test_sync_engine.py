@@ -306,3 +306,63 @@ def test_csv_outbox_and_status(env: dict[str, Path]) -> None:
     status = sync_status("things", env["wh"], config_dir=env["cfg"])
     assert status["records_synced"] == 10 and status["last_run"]["run_id"] == r.run_id
     assert status["last_run"]["status"] == "success" and status["last_run_errors"] == []
+
+
+def test_renamed_field_or_changed_type_is_a_change(env: dict[str, Path]) -> None:
+    """The row hash covers the mapping and the column types, not only the values."""
+    run_sync(sync(name="m1", mapping={"id": "thing_key", "label": "name"}), env["wh"], config_dir=env["cfg"])
+    renamed = run_sync(sync(name="m1", mapping={"id": "thing_key", "title": "name"}), env["wh"], config_dir=env["cfg"])
+    assert (renamed.rows_changed, renamed.rows_acked) == (10, 10)
+    assert run_sync(sync(name="m1", mapping={"id": "thing_key", "title": "name"}), env["wh"], config_dir=env["cfg"]).rows_planned == 0
+    sql(env["wh"], "ALTER TABLE activation.sync_test__things ALTER score TYPE VARCHAR")
+    retyped = run_sync(sync(name="m2"), env["wh"], config_dir=env["cfg"])  # first run of m2: everything
+    assert retyped.rows_added == 10
+    sql(env["wh"], "ALTER TABLE activation.sync_test__things ALTER score TYPE DOUBLE")
+    assert run_sync(sync(name="m2"), env["wh"], config_dir=env["cfg"]).rows_changed == 10
+
+
+def test_md5_row_hashes_of_earlier_versions_are_migrated_without_resending(env: dict[str, Path]) -> None:
+    """State written by the md5-hashing engine: unchanged rows are not re-sent, their hash is
+    rewritten once; a row that changed since is sent; the idempotency keys of the state stay."""
+    cfg = sync()
+    run_sync(cfg, env["wh"], config_dir=env["cfg"])
+    payload = (
+        "CAST(to_json(struct_pack(thing_key := m.thing_key, profile_id := m.profile_id, name := m.name, "
+        "score := m.score)) AS VARCHAR)"
+    )
+    # what the earlier engine stored: md5 of the payload JSON (and no row_hash64 column: NULL)
+    sql(
+        env["wh"],
+        f"""UPDATE tessera_sync.sync_state AS s SET row_hash = md5({payload}), row_hash64 = NULL
+            FROM activation.sync_test__things AS m WHERE m.thing_key = s.record_key""",
+    )
+    before = dict(sql(env["wh"], "SELECT record_key, idempotency_key FROM tessera_sync.sync_state"))
+    assert all(len(h) == 32 for (h,) in sql(env["wh"], "SELECT row_hash FROM tessera_sync.sync_state"))
+    sql(env["wh"], "UPDATE activation.sync_test__things SET name = 'changed' WHERE thing_key = 'k05'")
+    r = run_sync(cfg, env["wh"], config_dir=env["cfg"])
+    assert (r.rows_planned, r.rows_changed, r.rows_acked) == (1, 1, 1)
+    hashes = dict(sql(env["wh"], "SELECT record_key, row_hash FROM tessera_sync.sync_state"))
+    assert all(len(h) != 32 and int(h) >= 0 for h in hashes.values())
+    assert sql(env["wh"], "SELECT count(*) FROM tessera_sync.sync_state WHERE row_hash64 = CAST(row_hash AS UBIGINT)") == [(10,)]
+    after = dict(sql(env["wh"], "SELECT record_key, idempotency_key FROM tessera_sync.sync_state"))
+    assert {k: v for k, v in after.items() if k != "k05"} == {k: v for k, v in before.items() if k != "k05"}
+    assert run_sync(cfg, env["wh"], config_dir=env["cfg"]).rows_planned == 0
+
+
+def test_a_duplicate_of_an_already_synced_key_is_caught(env: dict[str, Path]) -> None:
+    """Only keys whose rows are not all unchanged are checked for duplicates: a second, different
+    row for a synced key must still stop that key (otherwise the two versions would alternate)."""
+    cfg = sync()
+    run_sync(cfg, env["wh"], config_dir=env["cfg"])
+    sql(env["wh"], "INSERT INTO activation.sync_test__things VALUES ('k03', 'P3', 'other version', 4.5)")
+    r = run_sync(cfg, env["wh"], config_dir=env["cfg"])
+    assert (r.status, r.rows_planned, r.rows_invalid) == ("partial", 0, 2)
+    errors = sql(env["wh"], f"SELECT record_key, error FROM tessera_sync.sync_row_errors WHERE run_id = '{r.run_id}'")
+    assert errors == [("k03", errors[0][1])] and "not unique" in errors[0][1]
+    # mirror mode: a duplicated key is still present in the model, so it is not deleted either
+    mirror = sync(name="things_mirror", mode="mirror")
+    sql(env["wh"], "DELETE FROM activation.sync_test__things WHERE name = 'other version'")
+    run_sync(mirror, env["wh"], config_dir=env["cfg"])
+    sql(env["wh"], "INSERT INTO activation.sync_test__things VALUES ('k03', 'P3', 'other version', 4.5)")
+    r = run_sync(mirror, env["wh"], config_dir=env["cfg"])
+    assert (r.rows_planned, r.rows_deleted, r.rows_invalid) == (0, 0, 2)

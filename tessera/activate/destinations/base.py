@@ -121,17 +121,20 @@ def interruptible_sleep(seconds: float) -> None:
 
 
 class RetryBudget:
-    """Retries allowed in one run, shared by every batch (``None`` = unlimited)."""
+    """Retries allowed in one run, shared by every batch (``None`` = unlimited); thread-safe, as
+    batches in flight at the same time draw on it."""
 
     def __init__(self, total: int | None) -> None:
         self.total = total
         self.used = 0
+        self._lock = threading.Lock()
 
     def take(self) -> bool:
-        if self.total is not None and self.used >= self.total:
-            return False
-        self.used += 1
-        return True
+        with self._lock:
+            if self.total is not None and self.used >= self.total:
+                return False
+            self.used += 1
+            return True
 
     @property
     def exhausted(self) -> bool:
@@ -154,6 +157,17 @@ class BatchResult:
         return cls(error=error)
 
 
+@dataclass(frozen=True)
+class WireBatch:
+    """A batch already in its JSON wire form, built by the warehouse in one query: the rows'
+    ``{"op", "key", "idempotency_key", "fields"}`` objects joined by commas (no brackets), their
+    keys in order, and the batch idempotency key (sha256 of the sync name and the sorted row keys)."""
+
+    keys: list[str]
+    rows_json: str
+    idempotency_key: str
+
+
 class DestinationNotConfigured(RuntimeError):
     """The destination lacks something only the environment can provide (e.g. its URL); skip the sync."""
 
@@ -164,6 +178,12 @@ class Destination(abc.ABC):
     type: str = "destination"
     retry_budget: RetryBudget | None = None
     """Set by the engine for each run; destinations that retry take one unit per retry."""
+    max_concurrency: int = 1
+    """Batches the engine may have in flight at once (each ``send_*`` call then runs in its own
+    worker thread, so the destination must be thread-safe); 1 = one batch at a time, in the
+    calling thread."""
+    accepts_wire: bool = False
+    """``send_wire`` is implemented: the engine hands over batches pre-serialized to JSON."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -172,6 +192,10 @@ class Destination(abc.ABC):
     def send_batch(self, sync_name: str, batch_id: str, rows: list[RowOp]) -> BatchResult:
         """Deliver ``rows``; return what the destination acknowledged. Should not raise for
         delivery failures (return ``BatchResult.failed``); the engine treats exceptions the same way."""
+
+    def send_wire(self, sync_name: str, batch_id: str, batch: WireBatch) -> BatchResult:
+        """Deliver a batch in its JSON wire form (only called when ``accepts_wire``)."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Release connections and files."""

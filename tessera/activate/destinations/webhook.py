@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from tessera.activate.destinations.base import (
     Destination,
     RowOp,
     TokenBucket,
+    WireBatch,
     interruptible_sleep,
 )
 
@@ -97,6 +99,8 @@ def parse_retry_after(
 
 class WebhookDestination(Destination):
     type = "webhook"
+    max_concurrency = 32  # httpx.Client is thread-safe; the sync's ``concurrency`` decides
+    accepts_wire = True
 
     def __init__(
         self,
@@ -125,10 +129,14 @@ class WebhookDestination(Destination):
         )
         self._bucket = TokenBucket(rate_limit, sleep=sleep) if rate_limit else None
         self._client = httpx.Client(
-            timeout=timeout, transport=transport, headers={"User-Agent": USER_AGENT}, follow_redirects=False
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency),
         )
         self.stats = {"requests": 0, "retries": 0, "waited_s": 0.0}
-        self._budget_hit = False
+        self._stats_lock = threading.Lock()
 
     def describe(self) -> str:
         return f"webhook:{self.name} ({httpx.URL(self.url).copy_with(query=None)})"
@@ -137,12 +145,9 @@ class WebhookDestination(Destination):
         self._client.close()
 
     # -- one request ---------------------------------------------------------------------------------
-    def _budget_stop(self, state: RetryCallState) -> bool:
-        """Stop retrying when the run's retry budget (shared by all batches) is spent."""
-        if self.retry_budget is None or self.retry_budget.take():
-            return False
-        self._budget_hit = True
-        return True
+    def _count(self, name: str, value: float = 1) -> None:
+        with self._stats_lock:
+            self.stats[name] += value
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -150,19 +155,19 @@ class WebhookDestination(Destination):
             wait = min(exc.retry_after, self.max_retry_after)
         else:
             wait = self._backoff(state)
-        self.stats["retries"] += 1
-        self.stats["waited_s"] += wait
+        self._count("retries")
+        self._count("waited_s", wait)
         return wait
 
-    def _post(self, body: bytes, headers: dict[str, str], rows: list[RowOp]) -> BatchResult:
+    def _post(self, body: bytes, headers: dict[str, str], keys: list[str]) -> BatchResult:
         if self._bucket is not None:
-            self.stats["waited_s"] += self._bucket.acquire()
+            self._count("waited_s", self._bucket.acquire())
         headers = dict(headers)
         if self.secret:
             timestamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = timestamp
             headers[SIGNATURE_HEADER] = sign(self.secret, timestamp, body)
-        self.stats["requests"] += 1
+        self._count("requests")
         try:
             response = self._client.post(self.url, content=body, headers=headers)
         except httpx.TransportError as exc:  # connect/read/write errors and timeouts
@@ -173,12 +178,12 @@ class WebhookDestination(Destination):
         if status == 408 or status >= 500:
             raise _Retryable(f"HTTP {status}: {response.text[:200]}")
         if 200 <= status < 300 or status == 422:
-            return self._interpret(status, response, rows)
+            return self._interpret(status, response, keys)
         raise _BatchFailed(f"HTTP {status}: {response.text[:300]}")
 
     @staticmethod
-    def _interpret(status: int, response: httpx.Response, rows: list[RowOp]) -> BatchResult:
-        keys = {row.key for row in rows}
+    def _interpret(status: int, response: httpx.Response, batch_keys: list[str]) -> BatchResult:
+        keys = set(batch_keys)
         try:
             payload: Any = response.json() if response.content else None
         except ValueError:
@@ -205,28 +210,49 @@ class WebhookDestination(Destination):
     def send_batch(self, sync_name: str, batch_id: str, rows: list[RowOp]) -> BatchResult:
         if not rows:
             return BatchResult()
+        return self.send_wire(
+            sync_name,
+            batch_id,
+            WireBatch(
+                keys=[row.key for row in rows],
+                rows_json=",".join(row.wire_json() for row in rows),
+                idempotency_key=batch_idempotency_key(sync_name, rows),
+            ),
+        )
+
+    def send_wire(self, sync_name: str, batch_id: str, batch: WireBatch) -> BatchResult:
+        if not batch.keys:
+            return BatchResult()
         body = (
-            f'{{"sync":{json.dumps(sync_name)},"batch_id":{json.dumps(batch_id)},"rows":['
-            + ",".join(row.wire_json() for row in rows)
-            + "]}"
+            f'{{"sync":{json.dumps(sync_name)},"batch_id":{json.dumps(batch_id)},"rows":[{batch.rows_json}]}}'
         ).encode()
         headers = {
             "Content-Type": "application/json",
-            "Idempotency-Key": batch_idempotency_key(sync_name, rows),
+            "Idempotency-Key": batch.idempotency_key,
             "X-Tessera-Sync": sync_name,
             "X-Tessera-Batch-Id": batch_id,
         }
+        budget_hit = False
+
+        def budget_stop(state: RetryCallState) -> bool:
+            """Stop retrying when the run's retry budget (shared by all batches) is spent."""
+            nonlocal budget_hit
+            if self.retry_budget is None or self.retry_budget.take():
+                return False
+            budget_hit = True
+            return True
+
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_retries + 1) | self._budget_stop,
+            stop=stop_after_attempt(self.max_retries + 1) | budget_stop,
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep,
             reraise=True,
         )
         try:
-            return retrying(self._post, body, headers, rows)
+            return retrying(self._post, body, headers, batch.keys)
         except _Retryable as exc:
-            if self._budget_hit:
+            if budget_hit:
                 return BatchResult.failed(f"retry budget of the run exhausted: {exc}")
             return BatchResult.failed(f"gave up after {self.max_retries + 1} attempts: {exc}")
         except _BatchFailed as exc:
