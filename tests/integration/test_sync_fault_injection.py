@@ -137,8 +137,10 @@ def server() -> Iterator[FaultServer]:
     httpd.server_close()
 
 
-@pytest.fixture()
-def project(tmp_path: Path, server: FaultServer) -> dict[str, Any]:
+@pytest.fixture(params=[1, 4], ids=["one-batch-at-a-time", "4-batches-in-flight"])
+def project(tmp_path: Path, server: FaultServer, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The sync under test, once sending batches one after the other and once with 4 in flight
+    (``concurrency``): the guarantees must hold either way."""
     cfg = tmp_path / "config"
     (cfg / "syncs").mkdir(parents=True)
     (cfg / "destinations.yml").write_text(
@@ -159,6 +161,7 @@ def project(tmp_path: Path, server: FaultServer) -> dict[str, Any]:
         "mode: mirror\n"
         f"batch_size: {BATCH}\n"
         "retry_budget: 1000\n"
+        f"concurrency: {request.param}\n"
     )
     wh = tmp_path / "wh.duckdb"
     con = duckdb.connect(str(wh))

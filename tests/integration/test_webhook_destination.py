@@ -253,3 +253,29 @@ def test_unset_url_skips_and_unreachable_host_is_unacked(
     assert (r2.status, r2.rows_acked, r2.rows_unacked) == ("partial", 0, 3)
     assert "ConnectError" in (r2.error or "")
     assert synced_keys(env["wh"]) == []
+
+
+def test_concurrent_batches_are_the_same_batches(env: dict[str, Any]) -> None:
+    """With 4 batches in flight the server gets the same batches as one at a time (the warehouse
+    serializes them), each with the batch Idempotency-Key computed from its rows."""
+    from tessera.activate.destinations import RowOp
+    from tessera.activate.destinations.webhook import batch_idempotency_key
+
+    server: Receiver = env["server"]
+    sql = "INSERT INTO activation.sync_crm__profiles SELECT 'Q' || lpad(i::VARCHAR, 3, '0'), 'q' || i || '@example.com', i, ['x'] FROM range(1, 41) t(i)"
+    con = duckdb.connect(str(env["wh"]))
+    con.execute(sql)
+    con.close()
+    r = run_sync(crm_sync(concurrency=4), env["wh"], config_dir=env["cfg"])
+    assert (r.status, r.rows_sent, r.rows_acked, r.batches) == ("success", 45, 45, 15)
+    assert len(server.requests) == 15
+    assert sorted(k for req in server.requests for k in req.keys) == synced_keys(env["wh"])
+    assert sorted(req.body["batch_id"] for req in server.requests) == [f"{r.run_id}-{n:05d}" for n in range(15)]
+    for req in server.requests:
+        rows = [RowOp(row["op"], row["key"], row["idempotency_key"], row["fields"]) for row in req.body["rows"]]
+        headers = {k.lower(): v for k, v in req.headers.items()}
+        assert headers["idempotency-key"] == batch_idempotency_key("crm_profiles", rows)
+        assert verify_signature(SECRET, headers["x-tessera-timestamp"], req.raw, headers["x-tessera-signature"])
+    server.requests.clear()
+    assert run_sync(crm_sync(concurrency=4), env["wh"], config_dir=env["cfg"]).rows_sent == 0
+    assert server.requests == []
