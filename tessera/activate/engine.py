@@ -423,13 +423,14 @@ def _plan(
         if by_rowid
         else f"{_key_expr(sync)} IN (SELECT record_key FROM todo WHERE change <> 'deleted')"
     )
+    payload_join = "p.model_rowid = t.model_rowid" if by_rowid else "p.record_key = t.record_key"
     _timed(
         conn,
         "plan",
         f"""CREATE OR REPLACE TEMP TABLE {PLAN} AS
         WITH todo AS (SELECT * FROM {DIFF} WHERE consent_ok AND NOT dead_lettered),
         payloads AS (  -- built for the planned rows only (their key is unique in the model)
-            SELECT {_key_expr(sync)} AS record_key, {_payload_expr(mapping)} AS payload_json,
+            SELECT {_key_expr(sync)} AS record_key, {model_rowid} AS model_rowid, {_payload_expr(mapping)} AS payload_json,
                    {col(profile_col)} AS profile_id, {col(email_col)} AS email, {col(phone_col)} AS phone
             FROM {_model_ref(sync)} AS m
             WHERE {payload_filter}
@@ -439,7 +440,7 @@ def _plan(
             WHERE rowid IN (SELECT state_rowid FROM todo)
         )
         SELECT * FROM (
-            SELECT row_number() OVER (ORDER BY t.change = 'deleted', t.record_key) AS seq,
+            SELECT row_number() OVER (ORDER BY t.change = 'deleted', t.model_rowid, t.record_key) AS seq,
                    t.record_key, t.change,
                    CASE WHEN t.change = 'deleted' THEN 'delete' ELSE $op END AS op,
                    t.row_hash,
@@ -449,7 +450,7 @@ def _plan(
                    substr(sha256($sync || chr(31) || t.record_key || chr(31) ||
                           coalesce(t.row_hash, 'delete:' || coalesce(v.prev_hash, ''))), 1, 32) AS idempotency_key
             FROM todo AS t
-            LEFT JOIN payloads AS p ON p.record_key = t.record_key AND t.change <> 'deleted'
+            LEFT JOIN payloads AS p ON {payload_join} AND t.change <> 'deleted'
             LEFT JOIN previous AS v ON v.state_rowid = t.state_rowid
             {prev_inflight}
         ) ORDER BY seq""",
@@ -666,7 +667,9 @@ def run_sync(
                         "error": result.error,
                     },
                 )
-                state.compact(conn, sync.name)
+                # every row this run recorded in flight came back acknowledged (or rejected)?
+                settled = result.status in ("success", "partial", "interrupted") and result.rows_unacked == 0
+                state.compact(conn, sync.name, settled_run_id=result.run_id if settled else None)
     finally:
         if owned is not None:
             owned.close()

@@ -368,8 +368,11 @@ def _record_rejections(
     return len(row)
 
 
-def compact(conn: duckdb.DuckDBPyConnection, sync_name: str) -> int:
+def compact(conn: duckdb.DuckDBPyConnection, sync_name: str, settled_run_id: str | None = None) -> int:
     """Fold the ack journal of one sync into ``sync_state`` (latest acknowledgement per key wins).
+
+    ``settled_run_id``: a run every in-flight row of which was acknowledged (or rejected); its
+    ``sync_inflight`` rows are cleared by run id instead of by key.
 
     One transaction: a crash leaves either the journal or the folded state, never neither. Set
     based: one insert of the journal rows, and deletes only where there is something to replace.
@@ -405,6 +408,8 @@ def compact(conn: duckdb.DuckDBPyConnection, sync_name: str) -> int:
                 SELECT {STATE_COLUMNS}, TRY_CAST(row_hash AS UBIGINT) FROM ({latest})""",
             params,
         )
+        if settled_run_id is not None:
+            conn.execute(f"DELETE FROM {INFLIGHT} WHERE sync_name = ? AND run_id = ?", [sync_name, settled_run_id])
         if _has_rows(conn, INFLIGHT, sync_name):  # acknowledged: no longer uncertain
             conn.execute(
                 f"""DELETE FROM {INFLIGHT} WHERE sync_name = $sync
