@@ -443,8 +443,11 @@ def _comparison_columns(comp) -> set[str]:
     return set(re.findall(r"\b([a-z_]+)_[lr]\b", sql))
 
 
-def _em_blocks(pres: set[str], comps) -> list[tuple[str, ...]]:
-    """EM blocking rules (column tuples) that together train every comparison at least once."""
+def _em_blocks(pres: set[str], comps, has_pairs=lambda block: True) -> list[tuple[str, ...]]:
+    """EM blocking rules (column tuples) that together train every comparison at least once.
+
+    ``has_pairs(block)`` says whether the block yields any pair: a session on an empty block fails
+    inside Splink and leaves its settings without comparisons, so such blocks are skipped."""
     cols = {c.create_output_column_name(): _comparison_columns(c) for c in comps}
     untrained = set(cols)
     chosen = []
@@ -454,7 +457,7 @@ def _em_blocks(pres: set[str], comps) -> list[tuple[str, ...]]:
         if not set(block) <= pres:
             continue
         trains = {name for name in untrained if not cols[name] & set(block)}
-        if trains:
+        if trains and has_pairs(block):
             chosen.append(block)
             untrained -= trains
     return chosen
@@ -502,6 +505,13 @@ def _pairable(values: np.ndarray, valid: np.ndarray, det: np.ndarray, cap: int) 
     useful = (counts >= 2) & (counts <= cap) & (lo != hi)
     keep[rows] = useful[codes]
     return keep
+
+
+def _pairs_sharing(con, cols: tuple[str, ...]) -> int:
+    """Record pairs that agree on every column of ``cols`` (none of them null)."""
+    return int(con.execute(
+        "select coalesce(sum(n * (n - 1) // 2), 0) from (select count(*) as n from recs where "
+        + " and ".join(f"{c} is not null" for c in cols) + f" group by {', '.join(cols)})").fetchall()[0][0])
 
 
 def _values_at_most(values: np.ndarray, valid: np.ndarray, cap: int) -> np.ndarray:
@@ -570,17 +580,22 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
     )
     db_api = DuckDBAPI(connection=con)
     linker = Linker(db_api.register("prob_recs"), settings, log_level=40)
-    prior_rules = [block_on(*c) for c in PRIOR_RULES if set(c) <= pres][:2]
-    try:
-        linker.training.estimate_probability_two_random_records_match(prior_rules or [blocking[0]], recall=0.8)
-    except Exception:  # noqa: BLE001 - too few matches to estimate: keep Splink's default prior
+    # rules that find some pairs on this input (a rule with none would make the prior 0, and every
+    # match weight minus infinity); with none, or with a prior that would reach 1, Splink's default stays
+    n_pairs = len(labels) * (len(labels) - 1) / 2
+    counted = [(c, _pairs_sharing(con, c)) for c in PRIOR_RULES if set(c) <= pres]
+    counted = [(c, k) for c, k in counted if k > 0][:2]
+    if counted and sum(k for _, k in counted) / 0.8 < n_pairs:
+        linker.training.estimate_probability_two_random_records_match([block_on(*c) for c, _ in counted],
+                                                                       recall=0.8)
+    else:
         log.info("prior not estimated; Splink's default is used")
     timings["train_prior"] = time.perf_counter() - t0 - timings["blocking_keys"]
     linker.training.estimate_u_using_random_sampling(max_pairs=3e5, seed=1, min_count_per_level=None, num_chunks=1)
     timings["train_u"] = time.perf_counter() - t0 - timings["blocking_keys"] - timings["train_prior"]
     # m by EM. Each session blocks on real columns, so Splink knows which comparisons the block
     # fixes and trains only the others; sessions are added until every comparison was trained once.
-    for cols in _em_blocks(pres, comps):
+    for cols in _em_blocks(pres, comps, lambda block: _pairs_sharing(con, block) > 0):
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*cols), estimate_without_term_frequencies=True, max_pairs=config.em_max_pairs)

@@ -44,3 +44,22 @@ def test_a_profile_never_holds_two_customer_ids(febrl):
     r = resolve(recs, parse_config({}))
     assert r.assignments.profile_id.nunique() == len(recs)
     assert r.stats["links_refused_by_limits"] > 0
+
+
+def test_no_exact_duplicates_for_the_prior_still_resolves():
+    # no two records agree on first + last name + date of birth or postcode, so the deterministic
+    # rules for the prior find nothing (a prior of 0 made every match weight -inf: math domain error)
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "record_id": list("abcdefgh"),
+        "first_name": ["John", "Jon", "Mary", "Marie", "Ann", "Bob", "Carl", "Dora"],
+        "last_name": ["Smith", "Smith", "Jones", "Jones", "Lee", "Khan", "Berg", "Vos"],
+        "date_of_birth": ["1980-01-01", "1980-01-01", "1975-05-05", "1975-05-05", "1990-02-02", "1985-03-03",
+                          "1970-04-04", "1965-06-06"],
+        "postcode": ["2000", "2001", "3000", "3001", "4000", "5000", "6000", "7000"],
+    })
+    r = resolve(df, parse_config({}))  # raised before: a prior of 0, then an EM block with no pairs
+    assert len(r.assignments) == 8
+    p = dict(zip(r.assignments.record_id, r.assignments.profile_id))
+    assert len({p[k] for k in "efgh"}) == 4 and not {p[k] for k in "efgh"} & {p[k] for k in "abcd"}
