@@ -202,4 +202,25 @@ def demo_responses(context: AssetExecutionContext, warehouse: WarehouseResource)
                                  "conversions_by_arm": MetadataValue.json(by_arm)})
 
 
-decide_assets = [decision_report, exposure_log, experiment_readout, attribution_credits, demo_responses]
+@asset(
+    key=["experiments", "arm_ranges"],
+    group_name="decisions",
+    kinds={"python", "duckdb"},
+    description=(
+        "The bucket ranges of the experiments in config/experiments.yml (weighted and factorial arms, the "
+        "global holdout), for the SQL assignment decisions.fct_experiment_assignments."
+    ),
+)
+def experiment_arm_ranges(context: AssetExecutionContext, warehouse: WarehouseResource):
+    from tessera.decide.assignment import RANGES_TABLE, load_experiments, write_arm_ranges
+
+    config = load_experiments()
+    with warehouse.connect() as con:
+        rows = write_arm_ranges(con, config)
+    context.add_output_metadata({
+        "table": RANGES_TABLE, "rows": rows,
+        "experiments": MetadataValue.json({name: sorted(spec.arm_weights()) for name, spec in config.experiments.items()}),
+    })
+
+
+decide_assets = [experiment_arm_ranges, decision_report, exposure_log, experiment_readout, attribution_credits, demo_responses]

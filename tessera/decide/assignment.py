@@ -174,3 +174,43 @@ def load_experiments(config_dir: Path | None = None) -> ExperimentsConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping")
     return parse_experiments(data, str(path), default)
+
+
+RANGES_TABLE = "experiments.arm_ranges"
+RANGE_COLUMNS = ("experiment", "factor", "factor_order", "salt", "level", "lower_bucket", "upper_bucket",
+                 "holdout_salt", "holdout_percent")
+
+
+def arm_ranges(config: ExperimentsConfig) -> list[dict[str, Any]]:
+    """The bucket ranges that the SQL assignment (dbt model decisions.fct_experiment_assignments)
+    reads: per experiment, one row per arm (weighted: ``factor`` null) or per factor level
+    (factorial: the level's salt is ``salt/factor``, ``factor_order`` the configured order that
+    names the combined arm), with the global holdout that wins over every experiment."""
+    rows = []
+    for spec in config.experiments.values():
+        parts = [(None, 0, spec.salt, spec.arms)] if spec.arms else [
+            (factor, k, f"{spec.salt}/{factor}", levels) for k, (factor, levels) in enumerate(spec.factors.items())]
+        for factor, order, salt, weights in parts:
+            lower = 0
+            for level, upper in _ranges(weights):
+                rows.append({"experiment": spec.name, "factor": factor, "factor_order": order, "salt": salt,
+                             "level": level, "lower_bucket": lower, "upper_bucket": upper,
+                             "holdout_salt": config.holdout_salt, "holdout_percent": config.holdout_percent})
+                lower = upper
+    return rows
+
+
+def write_arm_ranges(con, config: ExperimentsConfig) -> int:
+    """Replace experiments.arm_ranges with ``arm_ranges(config)``; returns the row count."""
+    import pandas as pd
+
+    frame = pd.DataFrame(arm_ranges(config), columns=list(RANGE_COLUMNS)).astype(
+        {"experiment": "string", "factor": "string", "factor_order": "int64", "salt": "string", "level": "string",
+         "lower_bucket": "int64", "upper_bucket": "int64", "holdout_salt": "string", "holdout_percent": "float64"})
+    con.execute("create schema if not exists experiments")
+    con.register("_arm_ranges", frame)
+    try:
+        con.execute(f"create or replace table {RANGES_TABLE} as select * from _arm_ranges")
+    finally:
+        con.unregister("_arm_ranges")
+    return len(frame)

@@ -123,7 +123,10 @@ def test_mlflow_run_and_registered_champion_exist(graph_runs):
     assert run.info.status == "FINISHED"
     assert any("auc" in k for k in run.data.metrics)
     champion = client.get_model_version_by_alias(name, "champion")
-    assert str(champion.version) == str(version) or int(champion.version) >= 1
+    # scoring always loads @champion: every score row carries its version and run
+    assert str(champion.version) == str(version)
+    assert champion.run_id == run_id
+    assert con.execute("select count(distinct model_version) from ml.propensity_scores").fetchall()[0][0] == 1
 
 
 def test_no_decision_goes_to_a_customer_without_consent(graph_runs):
@@ -243,3 +246,14 @@ def test_attribution_credits_sum_to_the_conversions_in_the_warehouse(graph_runs)
     sources = {r[0] for r in con.execute(
         "select distinct touch_source from measurement.fct_attribution_touches").fetchall()}
     assert sources == {"exposure", "feedback"}
+
+
+def test_experiment_arms_are_assigned_in_the_warehouse(graph_runs):
+    from tessera.decide.assignment import load_experiments
+
+    con = graph_runs["con"]
+    config = load_experiments()
+    rows = con.execute("select profile_id, experiment, arm from decisions.fct_experiment_assignments").fetchall()
+    profiles = con.execute("select count(*) from profiles.dim_customer_profiles").fetchone()[0]
+    assert config.experiments and len(rows) == profiles * len(config.experiments)
+    assert all(arm == config.assign(experiment, pid) for pid, experiment, arm in rows)

@@ -217,3 +217,32 @@ def test_explain_cli(sandbox):
     assert text.exit_code == 0 and pid in text.output and "offers:" in text.output
     missing = runner.invoke(decide_app, ["explain", "nobody", "--warehouse", str(sandbox.warehouse)])
     assert missing.exit_code == 1
+
+
+def test_sql_experiment_assignment_equals_python_for_weighted_and_factorial_arms(sandbox, con):
+    from tessera.decide.assignment import parse_experiments, write_arm_ranges
+
+    con.close()  # the module's read-only connection; this test writes (it runs last)
+    config = parse_experiments({
+        "global_holdout": {"salt": "bench-salt", "percent": 5},
+        "experiments": [
+            {"name": "timing", "salt": "timing-1", "campaign": "offer_02",
+             "arms": {"control": 20, "now": 40, "later": 40}},
+            {"name": "creative", "salt": "creative-1", "control": "subject=plain|image=product",
+             "factors": {"subject": {"plain": 1, "personal": 1}, "image": {"product": 3, "lifestyle": 1}}},
+        ],
+    })
+    c = duckdb.connect(str(sandbox.warehouse))
+    write_arm_ranges(c, config)
+    c.close()
+    dbt(sandbox, "build", "--select", "fct_experiment_assignments")
+    c = duckdb.connect(str(sandbox.warehouse), read_only=True)
+    rows = c.execute("select profile_id, experiment, arm from decisions.fct_experiment_assignments").fetchall()
+    profiles = c.execute("select count(*) from profiles.dim_customer_profiles").fetchone()[0]
+    c.close()
+    assert len(rows) == 2 * profiles
+    for pid, experiment, arm in rows:
+        assert arm == config.assign(experiment, pid), (pid, experiment)
+    arms = {arm for _, e, arm in rows if e == "creative"}
+    assert arms == {"holdout", "subject=plain|image=product", "subject=plain|image=lifestyle",
+                    "subject=personal|image=product", "subject=personal|image=lifestyle"}
