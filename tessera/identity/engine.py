@@ -583,8 +583,10 @@ def _probabilistic(con, uf: _UnionFind, config: ResolverConfig, present: list[st
     # rules that find some pairs on this input (a rule with none would make the prior 0, and every
     # match weight minus infinity); with none, or with a prior that would reach 1, Splink's default stays
     n_pairs = len(labels) * (len(labels) - 1) / 2
-    counted = [(c, _pairs_sharing(con, c)) for c in PRIOR_RULES if set(c) <= pres]
-    counted = [(c, k) for c, k in counted if k > 0][:2]
+    counted = []
+    for c in PRIOR_RULES:
+        if len(counted) < 2 and set(c) <= pres and (k := _pairs_sharing(con, c)) > 0:
+            counted.append((c, k))
     if counted and sum(k for _, k in counted) / 0.8 < n_pairs:
         linker.training.estimate_probability_two_random_records_match([block_on(*c) for c, _ in counted],
                                                                        recall=0.8)
