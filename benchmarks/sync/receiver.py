@@ -71,7 +71,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 async def serve(port_file: str) -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0, limit=MAX_HEADER)
-    with open(port_file, "w") as fh:
+    with open(port_file, "w") as fh:  # noqa: ASYNC230 - once, before serving
         fh.write(str(server.sockets[0].getsockname()[1]))
     async with server:
         await server.serve_forever()
@@ -79,20 +79,20 @@ async def serve(port_file: str) -> None:
 
 def selftest(batches: int = 200, rows: int = 5000, concurrency: int = 1) -> None:
     """What the receiver alone takes: a client that posts one pre-built batch over and over."""
-    import os
     import subprocess
     import tempfile
     import time
     from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
 
     import httpx
 
-    port_file = tempfile.mktemp()
-    proc = subprocess.Popen([sys.executable, __file__, port_file])
+    port_file = Path(tempfile.mkdtemp()) / "port"
+    proc = subprocess.Popen([sys.executable, __file__, str(port_file)])
     try:
-        while not os.path.exists(port_file) or not open(port_file).read():
+        while not port_file.exists() or not port_file.read_text():
             time.sleep(0.05)
-        url = f"http://127.0.0.1:{open(port_file).read()}/bulk"
+        url = f"http://127.0.0.1:{port_file.read_text()}/bulk"
         body = orjson.dumps(
             {
                 "sync": "bench",
@@ -102,16 +102,24 @@ def selftest(batches: int = 200, rows: int = 5000, concurrency: int = 1) -> None
                         "op": "upsert",
                         "key": f"P{i:09d}",
                         "idempotency_key": "0123456789abcdef0123456789abcdef",
-                        "fields": {"profile_id": f"P{i:09d}", "email": f"user{i}@example.com",
-                                   "first_name": f"First{i % 997}", "lifetime_value": i * 1.37, "tier": "vip"},
+                        "fields": {
+                            "profile_id": f"P{i:09d}",
+                            "email": f"user{i}@example.com",
+                            "first_name": f"First{i % 997}",
+                            "lifetime_value": i * 1.37,
+                            "tier": "vip",
+                        },
                     }
                     for i in range(rows)
                 ],
             }
         )
         with httpx.Client(limits=httpx.Limits(max_connections=concurrency)) as client:
+
             def post(_: int) -> None:
-                client.post(url, content=body, headers={"Content-Type": "application/json"}).raise_for_status()
+                client.post(
+                    url, content=body, headers={"Content-Type": "application/json"}
+                ).raise_for_status()
 
             t = time.perf_counter()
             with ThreadPoolExecutor(concurrency) as pool:
@@ -124,7 +132,8 @@ def selftest(batches: int = 200, rows: int = 5000, concurrency: int = 1) -> None
     finally:
         proc.terminate()
         proc.wait()
-        os.unlink(port_file)
+        port_file.unlink()
+        port_file.parent.rmdir()
 
 
 if __name__ == "__main__":

@@ -844,7 +844,7 @@ def _send(
                 new.append(batch)
             if done or new:
                 inflight = [(b.seq_from, b.seq_to, sorted(b.blocked)) for b in new if b.keys] if track_inflight else []
-                has_rejections = _commit(conn, sync, result, budget, done, inflight, has_rejections, batch_errors)
+                has_rejections = _commit(conn, sync, destination, result, budget, done, inflight, has_rejections, batch_errors)
                 done = []
             if not new and not running:
                 break
@@ -895,6 +895,7 @@ def _send(
 def _commit(
     conn: duckdb.DuckDBPyConnection,
     sync: SyncConfig,
+    destination: Destination,
     result: SyncRunResult,
     budget: RetryBudget,
     done: list[tuple[_Batch, BatchResult]],
@@ -942,6 +943,7 @@ def _commit(
         max_attempts=sync.max_attempts,
         clear_rejections=has_rejections,
         inflight_next=inflight_next,
+        inflight_payloads=destination.uses_previous,
     )
     return has_rejections or any_rejected
 

@@ -233,6 +233,7 @@ def commit_batches(
     max_attempts: int = 3,
     clear_rejections: bool = False,
     inflight_next: list[tuple[int, int, list[str]]] | None = None,
+    inflight_payloads: bool = True,
 ) -> int:
     """In one transaction (one fsync), for each finished batch: append its acknowledged rows to the
     ack journal (``compact`` clears them from ``sync_inflight``), count its rejected rows in
@@ -284,6 +285,7 @@ def commit_batches(
                 plan_table=plan_table,
                 ranges=[(lo, hi) for lo, hi, _ in inflight_next],
                 skip_keys=[k for _, _, keys in inflight_next for k in keys],
+                payloads=inflight_payloads,
             )
         conn.execute("COMMIT")
     except BaseException:
@@ -300,14 +302,19 @@ def record_inflight(
     plan_table: str,
     ranges: list[tuple[int, int]],
     skip_keys: list[str],
+    payloads: bool = True,
 ) -> None:
-    """Before batches go out: remember their rows as handed over but not yet acknowledged."""
+    """Before batches go out: remember their rows as handed over but not yet acknowledged.
+
+    ``payloads=False`` leaves ``payload_json`` NULL: it only serves as the ``previous`` fields of
+    a row that was never acknowledged before, which only some destinations read."""
     if not ranges:
         return
     skip = " AND NOT list_contains($skip::VARCHAR[], record_key)" if skip_keys else ""
     conn.execute(
         f"""INSERT INTO {INFLIGHT} ({INFLIGHT_COLUMNS})
-            SELECT $sync, record_key, op, idempotency_key, coalesce(payload_json, prev_payload), $run, $now, seq
+            SELECT $sync, record_key, op, idempotency_key,
+                   {"coalesce(payload_json, prev_payload)" if payloads else "NULL"}, $run, $now, seq
             FROM {plan_table} WHERE {_ranges("seq", ranges)}{skip}""",
         {"sync": sync_name, "run": run_id, "now": utcnow(), **({"skip": skip_keys} if skip_keys else {})},
     )

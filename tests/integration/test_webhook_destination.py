@@ -270,12 +270,18 @@ def test_concurrent_batches_are_the_same_batches(env: dict[str, Any]) -> None:
     assert (r.status, r.rows_sent, r.rows_acked, r.batches) == ("success", 45, 45, 15)
     assert len(server.requests) == 15
     assert sorted(k for req in server.requests for k in req.keys) == synced_keys(env["wh"])
-    assert sorted(req.body["batch_id"] for req in server.requests) == [f"{r.run_id}-{n:05d}" for n in range(15)]
+    assert sorted(req.body["batch_id"] for req in server.requests) == [
+        f"{r.run_id}-{n:05d}" for n in range(15)
+    ]
     for req in server.requests:
-        rows = [RowOp(row["op"], row["key"], row["idempotency_key"], row["fields"]) for row in req.body["rows"]]
+        rows = [
+            RowOp(row["op"], row["key"], row["idempotency_key"], row["fields"]) for row in req.body["rows"]
+        ]
         headers = {k.lower(): v for k, v in req.headers.items()}
         assert headers["idempotency-key"] == batch_idempotency_key("crm_profiles", rows)
-        assert verify_signature(SECRET, headers["x-tessera-timestamp"], req.raw, headers["x-tessera-signature"])
+        assert verify_signature(
+            SECRET, headers["x-tessera-timestamp"], req.raw, headers["x-tessera-signature"]
+        )
     server.requests.clear()
     assert run_sync(crm_sync(concurrency=4), env["wh"], config_dir=env["cfg"]).rows_sent == 0
     assert server.requests == []

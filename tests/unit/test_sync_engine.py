@@ -311,9 +311,16 @@ def test_csv_outbox_and_status(env: dict[str, Path]) -> None:
 def test_renamed_field_or_changed_type_is_a_change(env: dict[str, Path]) -> None:
     """The row hash covers the mapping and the column types, not only the values."""
     run_sync(sync(name="m1", mapping={"id": "thing_key", "label": "name"}), env["wh"], config_dir=env["cfg"])
-    renamed = run_sync(sync(name="m1", mapping={"id": "thing_key", "title": "name"}), env["wh"], config_dir=env["cfg"])
+    renamed = run_sync(
+        sync(name="m1", mapping={"id": "thing_key", "title": "name"}), env["wh"], config_dir=env["cfg"]
+    )
     assert (renamed.rows_changed, renamed.rows_acked) == (10, 10)
-    assert run_sync(sync(name="m1", mapping={"id": "thing_key", "title": "name"}), env["wh"], config_dir=env["cfg"]).rows_planned == 0
+    assert (
+        run_sync(
+            sync(name="m1", mapping={"id": "thing_key", "title": "name"}), env["wh"], config_dir=env["cfg"]
+        ).rows_planned
+        == 0
+    )
     sql(env["wh"], "ALTER TABLE activation.sync_test__things ALTER score TYPE VARCHAR")
     retyped = run_sync(sync(name="m2"), env["wh"], config_dir=env["cfg"])  # first run of m2: everything
     assert retyped.rows_added == 10
@@ -343,7 +350,9 @@ def test_md5_row_hashes_of_earlier_versions_are_migrated_without_resending(env: 
     assert (r.rows_planned, r.rows_changed, r.rows_acked) == (1, 1, 1)
     hashes = dict(sql(env["wh"], "SELECT record_key, row_hash FROM tessera_sync.sync_state"))
     assert all(len(h) != 32 and int(h) >= 0 for h in hashes.values())
-    assert sql(env["wh"], "SELECT count(*) FROM tessera_sync.sync_state WHERE row_hash64 = CAST(row_hash AS UBIGINT)") == [(10,)]
+    assert sql(
+        env["wh"], "SELECT count(*) FROM tessera_sync.sync_state WHERE row_hash64 = CAST(row_hash AS UBIGINT)"
+    ) == [(10,)]
     after = dict(sql(env["wh"], "SELECT record_key, idempotency_key FROM tessera_sync.sync_state"))
     assert {k: v for k, v in after.items() if k != "k05"} == {k: v for k, v in before.items() if k != "k05"}
     assert run_sync(cfg, env["wh"], config_dir=env["cfg"]).rows_planned == 0
@@ -357,7 +366,9 @@ def test_a_duplicate_of_an_already_synced_key_is_caught(env: dict[str, Path]) ->
     sql(env["wh"], "INSERT INTO activation.sync_test__things VALUES ('k03', 'P3', 'other version', 4.5)")
     r = run_sync(cfg, env["wh"], config_dir=env["cfg"])
     assert (r.status, r.rows_planned, r.rows_invalid) == ("partial", 0, 2)
-    errors = sql(env["wh"], f"SELECT record_key, error FROM tessera_sync.sync_row_errors WHERE run_id = '{r.run_id}'")
+    errors = sql(
+        env["wh"], f"SELECT record_key, error FROM tessera_sync.sync_row_errors WHERE run_id = '{r.run_id}'"
+    )
     assert errors == [("k03", errors[0][1])] and "not unique" in errors[0][1]
     # mirror mode: a duplicated key is still present in the model, so it is not deleted either
     mirror = sync(name="things_mirror", mode="mirror")
@@ -366,3 +377,40 @@ def test_a_duplicate_of_an_already_synced_key_is_caught(env: dict[str, Path]) ->
     sql(env["wh"], "INSERT INTO activation.sync_test__things VALUES ('k03', 'P3', 'other version', 4.5)")
     r = run_sync(mirror, env["wh"], config_dir=env["cfg"])
     assert (r.rows_planned, r.rows_deleted, r.rows_invalid) == (0, 0, 2)
+
+
+class _Unreachable(Destination):
+    """Fails every batch, recording what it was handed (the rows stay in flight, uncertain)."""
+
+    type = "test"
+
+    def __init__(self, uses_previous: bool) -> None:
+        super().__init__("unreachable")
+        self.uses_previous = uses_previous
+        self.fail = True
+        self.seen: list[RowOp] = []
+
+    def send_batch(self, sync_name: str, batch_id: str, rows: list[RowOp]) -> BatchResult:
+        self.seen += rows
+        return BatchResult.failed("connection dropped") if self.fail else BatchResult.all_acked(rows)
+
+
+@pytest.mark.parametrize("uses_previous", [True, False])
+def test_previous_fields_of_a_row_never_acknowledged(env: dict[str, Path], uses_previous: bool) -> None:
+    """A first send whose fate is unknown: on the next run a destination that reads ``previous``
+    gets the fields it may hold; the others do not make the engine keep them."""
+    cfg = sync(batch_size=100)
+    dest = _Unreachable(uses_previous)
+    assert run_sync(cfg, env["wh"], config_dir=env["cfg"], destination=dest).rows_acked == 0
+    kept = sql(env["wh"], "SELECT count(payload_json) FROM tessera_sync.sync_inflight")
+    assert kept == [(10 if uses_previous else 0,)]
+    sql(env["wh"], "UPDATE activation.sync_test__things SET name = 'changed' WHERE thing_key = 'k02'")
+    dest.fail, dest.seen = False, []
+    r = run_sync(cfg, env["wh"], config_dir=env["cfg"], destination=dest)
+    assert (r.status, r.rows_acked) == ("success", 10)
+    k02 = next(row for row in dest.seen if row.key == "k02")
+    assert k02.fields["name"] == "changed"
+    assert k02.previous == (
+        {"thing_key": "k02", "profile_id": "P2", "name": "name 2", "score": 3.0} if uses_previous else None
+    )
+    assert sql(env["wh"], "SELECT count(*) FROM tessera_sync.sync_inflight") == [(0,)]

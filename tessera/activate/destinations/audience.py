@@ -58,6 +58,7 @@ def sha256_hex(text: str) -> str:
 
 class AudienceFileDestination(Destination):
     type = "audience_file"
+    uses_previous = True  # removes the members of previously delivered identifiers
 
     def __init__(
         self,

@@ -184,6 +184,9 @@ class Destination(abc.ABC):
     calling thread."""
     accepts_wire: bool = False
     """``send_wire`` is implemented: the engine hands over batches pre-serialized to JSON."""
+    uses_previous: bool = False
+    """Reads ``RowOp.previous``. Then the payload of each row is kept with its in-flight record too,
+    so that a row never acknowledged before still has its ``previous`` fields on the next run."""
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -133,7 +133,9 @@ class WebhookDestination(Destination):
             transport=transport,
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency),
+            limits=httpx.Limits(
+                max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
+            ),
         )
         self.stats = {"requests": 0, "retries": 0, "waited_s": 0.0}
         self._stats_lock = threading.Lock()
