@@ -77,7 +77,7 @@ def run_one(kind: str, data: Path, truth: Path, work: Path, cfg: Path | None) ->
     cmd = [sys.executable, "-m", "benchmarks.identity.run", "--child", kind, "--data", str(data), "--result", str(out)]
     if cfg:
         cmd += ["--config", str(cfg)]
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if p.returncode:
         raise RuntimeError(f"{kind} failed:\n{p.stderr[-3000:]}")
     res = json.loads(p.stdout.strip().splitlines()[-1])
@@ -119,11 +119,11 @@ def main(argv=None) -> None:
             cfg.write_text(tessera_config(with_id))
             runs: dict[str, list[dict]] = {"tessera": [], "splink": []}
             for _ in range(a.repeat):  # alternate the resolvers, so background load hits both alike
-                for kind in runs:
+                for kind, kind_runs in runs.items():
                     load = os.getloadavg()[0]
                     r = run_one(kind, data, work / "truth.csv", sub, cfg if kind == "tessera" else None)
                     r["load_before"] = round(load, 1)
-                    runs[kind].append(r)
+                    kind_runs.append(r)
             for kind, rs in runs.items():
                 r = dict(min(rs, key=lambda x: x["seconds"]))
                 r.update(records=n, data=label, resolver=kind, all_seconds=[round(x["seconds"], 1) for x in rs],

@@ -238,7 +238,7 @@ def _normalize(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, config: Resolve
     cols["fn"] = f"coalesce({cols.pop('fn0')}, {cols.pop('full_fn')})"
     cols["ln"] = f"coalesce({cols.pop('ln0')}, {cols.pop('full_ln')})"
     # name groups (nicknames) for every distinct normalized first name
-    fn_sources = [f"select fn0 as fn from map_first_name"] if "first_name" in present else []
+    fn_sources = ["select fn0 as fn from map_first_name"] if "first_name" in present else []
     if "full_name" in present:
         fn_sources.append("select full_fn as fn from map_full_name")
     fn_vals = [v for (v,) in con.execute(
@@ -653,7 +653,7 @@ def resolve(df: pd.DataFrame, config: ResolverConfig, previous: pd.DataFrame | N
         named = {r for pair in config.unmerge for r in pair} | {r for group in config.merge for r in group}
         index = {r: i for i, r in enumerate(record_ids) if r in named} if named else {}
         uf = _UnionFind(n, dict(config.limits))
-        for role, lim in config.limits.items():
+        for role in config.limits:
             col = ROLE_COL.get(role, role)
             if role not in present:
                 continue

@@ -25,9 +25,9 @@ import duckdb
 import pandas as pd
 
 from tessera import paths
-from tessera.warehouse import table_exists
 from tessera.identity.config import ResolverConfig, load_config
 from tessera.identity.engine import resolve
+from tessera.warehouse import table_exists
 
 
 def load_warehouse_config(config_dir: Path | None = None) -> ResolverConfig:
