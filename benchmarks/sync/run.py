@@ -115,8 +115,8 @@ def main() -> None:
             rates.append(r1.rows_acked / wall)
             print(
                 f"first sync:   {r1.rows_acked:,} rows in {wall:.2f}s wall = {rates[-1]:,.0f} rows/s "
-                f"(diff {r1.diff_s:.2f}s, sending and committing {r1.duration_s - r1.diff_s:.2f}s, closing the "
-                f"warehouse {wall - r1.duration_s:.2f}s; {r1.batches} batches of {args.batch_size}, "
+                f"(diff {r1.diff_s:.2f}s, sending and committing {r1.duration_s - r1.diff_s:.2f}s, folding the ack journal "
+                f"and closing {wall - r1.duration_s:.2f}s; {r1.batches} batches of {args.batch_size}, "
                 f"{args.concurrency} in flight) status={r1.status}"
             )
             if target != wh:
