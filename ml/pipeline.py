@@ -113,7 +113,7 @@ def train_and_register(
     m = dict(run.metrics)
     params = {
         "horizon_days": str(config.horizon_days),
-        "label_window_days": str(run.label_days),
+        "label_window_days": run.cutoffs["label_window_days"][0],
         "n_cutoffs": str(config.n_cutoffs),
         "cutoff_step_days": str(config.step),
         "min_history_days": str(config.min_history_days),

@@ -369,6 +369,32 @@ def clv_logistic(random_state: int = 0) -> Pipeline:
     )
 
 
+def bgnbd_passthrough(X: pd.DataFrame, y: np.ndarray) -> Pipeline:
+    """A scikit-learn pipeline whose ``predict_proba`` is the ``bgnbd_p_purchase`` column itself
+    (a logistic regression on its logit with weight 1 and intercept 0), so that the short-history
+    fallback is logged, registered and loaded like any other model."""
+    from scipy.special import logit
+    from sklearn.compose import ColumnTransformer
+
+    odds = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)),
+            ("clip", FunctionTransformer(np.clip, kw_args={"a_min": 1e-6, "a_max": 1 - 1e-6},
+                                         feature_names_out="one-to-one")),
+            ("logit", FunctionTransformer(logit, feature_names_out="one-to-one")),
+        ]
+    )
+    pipe = Pipeline(
+        [
+            ("clv", ColumnTransformer([("odds", odds, ["bgnbd_p_purchase"])], remainder="drop")),
+            ("model", LogisticRegression()),
+        ]
+    ).fit(X, y)
+    pipe.named_steps["model"].coef_ = np.ones((1, 1))
+    pipe.named_steps["model"].intercept_ = np.zeros(1)
+    return pipe
+
+
 def build_candidates(random_state: int = 0) -> dict[str, object]:
     return {
         "logistic_regression": linear_pipeline(random_state),
@@ -424,8 +450,9 @@ class PropensityRun:
         out["pareto_nbd"] = np.nan_to_num(X["pnbd_p_purchase"].to_numpy(float), nan=0.0)
         for name, cols in (("rfm_logistic", RFM_FEATURES), ("recency", RECENCY_FEATURES)):
             p = self.baseline_models[name].predict_proba(X_of(fr, cols))[:, 1]
-            if self.label_days != self.config.horizon_days:
-                p = transfer_horizon(p, self.builder.bgnbd_p_purchase(self.end_day, self.label_days),
+            trained_on = int(self.cutoffs["label_window_days"][0])
+            if trained_on != self.config.horizon_days:
+                p = transfer_horizon(p, self.builder.bgnbd_p_purchase(self.end_day, trained_on),
                                      self.builder.bgnbd_p_purchase(self.end_day, self.config.horizon_days))
             out[name] = p
         return out
@@ -596,14 +623,12 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
             raise NotEnoughHistory(f"the holdout {part} half has a single class")
     winner = fitted[selected]
     if h < cfg.horizon_days:
-        # A history shorter than two horizons: the early cutoffs see young customers only, and a
-        # model learnt there ranks worse than the classic models (measured on CDNOW and the demo).
-        # Ship the BG/NBD + Pareto/NBD logistic instead, fitted on the holdout cutoff itself (its
-        # calibration half for the reported metrics, all of it for scoring).
-        selected = "clv_logistic"
-        winner = clv_logistic(cfg.random_state).fit(X_ho[calib], y_ho[calib])
-        cal_half = winner
-        final = clv_logistic(cfg.random_state).fit(X_ho, y_ho)
+        # A history shorter than two horizons: the early cutoffs see young customers only, a model
+        # learnt there ranks worse than the classic models, and no label window of the horizon's
+        # length exists to calibrate on (measured on CDNOW and the demo). Ship BG/NBD's own
+        # P(at least one purchase in the horizon), fitted on the whole history, instead.
+        selected = "bgnbd_fallback"
+        winner = cal_half = final = bgnbd_passthrough(X_ho, y_ho)
     else:
         cal_half = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(X_ho[calib], y_ho[calib])
         final = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(X_ho, y_ho)
@@ -672,7 +697,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
         timings=timings,
         builder=b,
         end_day=T,
-        label_days=h,
+        label_days=cfg.horizon_days if selected == "bgnbd_fallback" else h,
         baseline_models={"rfm_logistic": rfm, "recency": rec},
     )
 

@@ -121,19 +121,28 @@ def test_too_short_history_is_a_clear_error():
         P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
 
 
-def test_history_shorter_than_two_horizons_trains_on_a_shorter_window():
+def test_history_shorter_than_two_horizons_falls_back_to_bgnbd():
     df = small_log(400)
     df = df[pd.to_datetime(df["ordered_at"]) > pd.Timestamp("2024-09-01")]
     log = load_orders(df, AS_OF)
     run = P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
-    assert run.label_days < 90
-    assert run.cutoffs["label_window_days"] == [str(run.label_days)]
-    scores = run.score_frame()["score"]
-    assert scores.between(0, 1).all() and scores.nunique() > 10
-    # carried to the longer horizon: never below the label window's own probability
+    window = int(run.cutoffs["label_window_days"][0])
+    assert P.MIN_LABEL_DAYS <= window < 90  # the backtest ran on a shorter label window
+    assert run.selected == "bgnbd_fallback"
+    scores = run.score_frame()
     fr = run.builder.frame(run.end_day)
-    p_label = run.model.predict_proba(P.X_of(fr))[:, 1]
-    assert (scores.to_numpy() >= p_label - 1e-9).mean() > 0.99
+    expected = np.clip(np.nan_to_num(fr["bgnbd_p_purchase"].to_numpy(float), nan=0.0), 1e-6, 1 - 1e-6)
+    np.testing.assert_allclose(scores["score"].to_numpy(), expected, rtol=1e-5)
+    assert scores["score"].nunique() > 10
+    base = run.baseline_scores()
+    assert list(base.columns) == ["customer_id", *P.BASELINES] and len(base) == len(scores)
+
+
+def test_transfer_horizon_keeps_order_and_stretches_the_window():
+    p = np.array([0.1, 0.3, 0.6])
+    out = P.transfer_horizon(p, np.array([0.2, 0.2, 0.2]), np.array([0.4, 0.4, 0.4]))
+    assert (np.diff(out) > 0).all() and (out > p).all()
+    np.testing.assert_allclose(P.transfer_horizon(p, p, p), p)
 
 
 def test_psi():
