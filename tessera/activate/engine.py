@@ -4,15 +4,18 @@ One run of one sync:
 
 1. open one DuckDB connection (closed before returning);
 2. check the model, its key, mapping and consent columns exist;
-3. in SQL, hash every model row (md5 of ``to_json`` of the mapped fields) and anti-join against
-   ``tessera_sync.sync_state`` to plan added / changed rows (and, in mirror mode, deletes of keys
-   Tessera delivered that are gone from the model or lost consent); rows with a NULL or duplicated
-   key are not sent and are logged as errors;
-4. send the plan in batches of ``batch_size``; after each batch commit, in one transaction, the
-   acknowledged rows to ``sync_state`` and the rejected ones to ``sync_row_errors``. A crash loses
-   at most the in-flight batch, which the next run re-plans and re-sends with the same per-row
-   idempotency key ``sha256(sync_name, record_key, row_hash)``. After a batch-level failure
-   (retries exhausted, destination unreachable) the run stops sending and ends ``partial``.
+3. in SQL, hash every model row (64-bit ``hash`` of the mapped fields, salted with the mapping and
+   column types) and full-join against ``tessera_sync.sync_state`` to plan added / changed rows
+   (and, in mirror mode, deletes of keys Tessera delivered that are gone from the model or lost
+   consent); only planned rows get their payload JSON; rows with a NULL or duplicated key are not
+   sent and are logged as errors;
+4. send the plan in batches of ``batch_size``, up to ``concurrency`` at once; each batch is
+   recorded in flight (committed) before it is handed out, and the acknowledged rows go to the
+   ack journal, the rejected ones to ``sync_row_errors``, in one transaction per round. A crash
+   loses at most the in-flight batches, which the next run re-plans and re-sends with the same
+   per-row idempotency key ``sha256(sync_name, record_key, row_hash)``. After a batch-level
+   failure (retries exhausted, destination unreachable) the run stops handing out batches and
+   ends ``partial``.
 """
 
 from __future__ import annotations
@@ -539,7 +542,7 @@ def _resolve(
 
 @contextmanager
 def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
-    """Graceful stop for the CLI: the first SIGTERM/SIGINT lets the batch in flight finish and be
+    """Graceful stop for the CLI: the first SIGTERM/SIGINT lets the batches in flight finish and be
     committed (or abandons a retry wait), then the run ends ``interrupted``; a second one raises
     ``KeyboardInterrupt`` at once. Acknowledged batches are committed either way."""
 
