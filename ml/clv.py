@@ -142,8 +142,15 @@ def fit(kind: str, frequency, recency, T, *, seed: int = 0, start: CLVFit | None
 
     best = None
     starts = [_START[kind], tuple(np.array(_START[kind]) * 2.0)]
-    if start is not None and start.kind == kind:  # warm start from the previous cutoff's fit
-        starts.insert(0, tuple(start.params[k] for k in _PARAMS[kind]))
+    if start is not None and start.kind == kind:  # warm start from the previous cutoff's fit ...
+        warm = tuple(start.params[k] for k in _PARAMS[kind])
+        z = to_z(np.log(np.asarray(warm, dtype=float)))
+        # ... unless that fit was degenerate (no dropout seen yet on a young history: b or beta in
+        # the thousands): it stays stuck there, and Pareto/NBD's likelihood is slow to evaluate there
+        if np.all((z > -6.0) & (z < 8.0)):
+            starts.insert(0, warm)
+        else:
+            start = None
     for i, s0 in enumerate(starts):
         res = minimize(
             objective,
@@ -151,7 +158,7 @@ def fit(kind: str, frequency, recency, T, *, seed: int = 0, start: CLVFit | None
             jac=True,
             method="L-BFGS-B",
             bounds=_BOUNDS[kind],
-            options={"maxiter": 150},
+            options={"maxiter": 150, "maxfun": 250},
         )
         if best is None or res.fun < best.fun:
             best = res
