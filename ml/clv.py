@@ -133,7 +133,7 @@ def fit(kind: str, frequency, recency, T, *, seed: int = 0, start: CLVFit | None
     def objective(z):
         try:
             v, g = fn(to_theta(z), cx, ctx, cT, cw)
-        except Exception:  # the library's parameter checks (r > 0 ...) fail where exp() under/overflows
+        except (ValueError, ArithmeticError):  # the library's parameter checks (r > 0 ...) fail where exp() under/overflows
             return 1e10, np.zeros_like(z)
         if not np.isfinite(v):
             return 1e10, np.zeros_like(z)

@@ -90,7 +90,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             df = pd.read_parquet(p)
         else:
             df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
-    except Exception as exc:  # noqa: BLE001 - turned into one clear message
+    except Exception as exc:
         raise OrdersError(f"{p}: cannot read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: {exc}") from exc
     df.columns = [str(c).strip().lower() for c in df.columns]
     return df

@@ -219,13 +219,12 @@ def score_with_champion(
     label_days = int((mv.tags or {}).get(LABEL_TAG, horizon))
     b = P.FeatureBuilder(orders, horizon)
     T = P._day(end)
-    shift_to_horizon = None
+    with_orders = 0  # the first rows of X: customers with orders, whose BG/NBD fit can carry p
     if b.first_day is not None:
         fr = b.frame(T)
         ids = b.customer_ids[fr["customer"].to_numpy()]
         X = P.X_of(fr).reset_index(drop=True)
-        if label_days != horizon:
-            shift_to_horizon = (b.bgnbd_p_purchase(T, label_days), b.bgnbd_p_purchase(T, horizon))
+        with_orders = len(X)
     else:
         ids = np.empty(0, dtype=object)
         X = pd.DataFrame(columns=list(P.FEATURES), dtype="float32")
@@ -236,9 +235,8 @@ def score_with_champion(
             X = pd.concat([X, pd.DataFrame(np.nan, index=range(len(extra)), columns=list(P.FEATURES), dtype="float32")],
                           ignore_index=True)
     p = champion.model.predict_proba(X)[:, 1] if len(X) else np.empty(0)
-    if shift_to_horizon is not None:
-        k = len(shift_to_horizon[0])
-        p[:k] = P.transfer_horizon(p[:k], *shift_to_horizon)
+    if with_orders:
+        p[:with_orders] = b.to_horizon(T, p[:with_orders], label_days)
     return ChampionScores(
         scores=pd.DataFrame({"customer_id": ids, "score": np.clip(p, 0, 1)}),
         model_name=champion.model_name, model_version=champion.version, run_id=champion.run_id,

@@ -168,6 +168,13 @@ class FeatureBuilder:
         x, tx, T = self._summaries[cutoff]
         return clv.predict(fitted, x, tx, T, days).p_purchase
 
+    def to_horizon(self, cutoff: int, p: np.ndarray, label_days: int) -> np.ndarray:
+        """Probabilities for a ``label_days`` window after ``cutoff`` (aligned with ``frame(cutoff)``)
+        carried to the horizon by :func:`transfer_horizon`; unchanged when the two are equal."""
+        if label_days == self.horizon:
+            return p
+        return transfer_horizon(p, self.bgnbd_p_purchase(cutoff, label_days), self.bgnbd_p_purchase(cutoff, self.horizon))
+
     def frame(self, cutoff: int) -> pd.DataFrame:
         if cutoff not in self._cache:
             self._cache[cutoff] = self._compute(cutoff)
@@ -347,22 +354,27 @@ def gradient_boosting(random_state: int = 0) -> HistGradientBoostingClassifier:
     )
 
 
-def clv_logistic(random_state: int = 0) -> Pipeline:
-    """Logistic regression on the logits of the BG/NBD and Pareto/NBD probabilities."""
+def _log_odds(columns, imputer: SimpleImputer):
+    """Select probability ``columns``, impute, clip to (0, 1) and take their logits."""
     from scipy.special import logit
     from sklearn.compose import ColumnTransformer
 
     odds = Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("impute", imputer),
             ("clip", FunctionTransformer(np.clip, kw_args={"a_min": 1e-6, "a_max": 1 - 1e-6},
                                          feature_names_out="one-to-one")),
             ("logit", FunctionTransformer(logit, feature_names_out="one-to-one")),
         ]
     )
+    return ColumnTransformer([("odds", odds, list(columns))], remainder="drop")
+
+
+def clv_logistic(random_state: int = 0) -> Pipeline:
+    """Logistic regression on the logits of the BG/NBD and Pareto/NBD probabilities."""
     return Pipeline(
         [
-            ("clv", ColumnTransformer([("odds", odds, list(CLV_FEATURES))], remainder="drop")),
+            ("clv", _log_odds(CLV_FEATURES, SimpleImputer(strategy="median", keep_empty_features=True))),
             ("scale", StandardScaler()),
             ("model", LogisticRegression(max_iter=3000, random_state=random_state)),
         ]
@@ -373,23 +385,8 @@ def bgnbd_passthrough(X: pd.DataFrame, y: np.ndarray) -> Pipeline:
     """A scikit-learn pipeline whose ``predict_proba`` is the ``bgnbd_p_purchase`` column itself
     (a logistic regression on its logit with weight 1 and intercept 0), so that the short-history
     fallback is logged, registered and loaded like any other model."""
-    from scipy.special import logit
-    from sklearn.compose import ColumnTransformer
-
-    odds = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)),
-            ("clip", FunctionTransformer(np.clip, kw_args={"a_min": 1e-6, "a_max": 1 - 1e-6},
-                                         feature_names_out="one-to-one")),
-            ("logit", FunctionTransformer(logit, feature_names_out="one-to-one")),
-        ]
-    )
-    pipe = Pipeline(
-        [
-            ("clv", ColumnTransformer([("odds", odds, ["bgnbd_p_purchase"])], remainder="drop")),
-            ("model", LogisticRegression()),
-        ]
-    ).fit(X, y)
+    imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
+    pipe = Pipeline([("clv", _log_odds(["bgnbd_p_purchase"], imputer)), ("model", LogisticRegression())]).fit(X, y)
     pipe.named_steps["model"].coef_ = np.ones((1, 1))
     pipe.named_steps["model"].intercept_ = np.zeros(1)
     return pipe
@@ -432,9 +429,7 @@ class PropensityRun:
         """``customer_id, score`` for every customer with an order before the end of the history."""
         fr = self.builder.frame(self.end_day)
         p = self.model.predict_proba(X_of(fr))[:, 1]
-        if self.label_days != self.config.horizon_days:
-            p = transfer_horizon(p, self.builder.bgnbd_p_purchase(self.end_day, self.label_days),
-                                 self.builder.bgnbd_p_purchase(self.end_day, self.config.horizon_days))
+        p = self.builder.to_horizon(self.end_day, p, self.label_days)
         return pd.DataFrame(
             {"customer_id": self.builder.customer_ids[fr["customer"].to_numpy()], "score": np.clip(p, 0, 1)}
         )
@@ -450,11 +445,7 @@ class PropensityRun:
         out["pareto_nbd"] = np.nan_to_num(X["pnbd_p_purchase"].to_numpy(float), nan=0.0)
         for name, cols in (("rfm_logistic", RFM_FEATURES), ("recency", RECENCY_FEATURES)):
             p = self.baseline_models[name].predict_proba(X_of(fr, cols))[:, 1]
-            trained_on = int(self.cutoffs["label_window_days"][0])
-            if trained_on != self.config.horizon_days:
-                p = transfer_horizon(p, self.builder.bgnbd_p_purchase(self.end_day, trained_on),
-                                     self.builder.bgnbd_p_purchase(self.end_day, self.config.horizon_days))
-            out[name] = p
+            out[name] = self.builder.to_horizon(self.end_day, p, int(self.cutoffs["label_window_days"][0]))
         return out
 
     def scoring_features(self) -> pd.DataFrame:
@@ -682,12 +673,12 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
             "label_window_days": [str(h)],
         },
         rows={
-            "training_rows": int(len(y_tr)),
+            "training_rows": len(y_tr),
             "training_positives": int(y_tr.sum()),
-            "holdout_rows": int(len(y_ho)),
+            "holdout_rows": len(y_ho),
             "holdout_positives": int(y_ho.sum()),
             "holdout_eval_rows": int(evalm.sum()),
-            "scored_customers": int(len(b.frame(T))),
+            "scored_customers": len(b.frame(T)),
         },
         curves=curves,
         uncalibrated=(y_e, winner.predict_proba(Xe)[:, 1]),

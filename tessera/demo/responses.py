@@ -180,47 +180,11 @@ def write_file(rows: list[dict[str, Any]], folder: Path | None = None) -> Path:
 
 
 def ingest_file(path: Path, run_id: str | None = None):
-    """Load a channel-feedback file into raw.channel_feedback with the feedback source's pipeline,
-    exactly as ``tessera.sources.runner.run_source("feedback")`` loads the configured export (that
-    function reads its path from config/sources.yml; here the path is this file)."""
-    import uuid
+    """Load a channel-feedback file into raw.channel_feedback with the feedback source's pipeline:
+    ``run_source("feedback")`` with this file in place of the configured export."""
+    from tessera.sources.runner import run_source
 
-    from tessera.sources.accounting import RunAccounting, ingest_log_resource
-    from tessera.sources.contract import raw_tables
-    from tessera.sources.quarantine import quarantine_resource
-    from tessera.sources.runner import (
-        BUILDERS,
-        LOADER_FILE_FORMAT,
-        IngestResult,
-        _forget_local_state_if_warehouse_lost,
-        get_pipeline,
-        source_config,
-    )
-
-    name = "feedback"
-    run_id = run_id or uuid.uuid4().hex
-    started_at = datetime.now(UTC)
-    config = dict(source_config(name), path=str(path), kind="jsonl")
-    acct = RunAccounting(source=name, run_id=run_id, started_at=started_at)
-    for table in raw_tables(name):
-        acct.table(table)
-    _forget_local_state_if_warehouse_lost(name)
-    pipeline = get_pipeline(name)
-    if pipeline.has_pending_data:
-        pipeline.normalize()
-        pipeline.load()
-    pipeline.extract(BUILDERS[name](config, acct), loader_file_format=LOADER_FILE_FORMAT)
-    tables = acct.finish(dict(pipeline.normalize().row_counts))
-    result = IngestResult(source=name, run_id=run_id, pipeline_name=pipeline.pipeline_name, tables=tables,
-                          load_ids=[], started_at=started_at, finished_at=datetime.now(UTC))
-    pipeline.extract([quarantine_resource(acct.quarantine_rows), ingest_log_resource(result.log_rows())],
-                     loader_file_format=LOADER_FILE_FORMAT)
-    pipeline.normalize()
-    load_info = pipeline.load()
-    load_info.raise_on_failed_jobs()
-    result.load_ids = list(load_info.loads_ids)
-    result.finished_at = datetime.now(UTC)
-    return result
+    return run_source("feedback", run_id, config_overrides={"path": str(path), "kind": "jsonl"})
 
 
 def write_log(con, rows: list[dict[str, Any]]) -> None:

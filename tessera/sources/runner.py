@@ -99,13 +99,14 @@ def _forget_local_state_if_warehouse_lost(source: str) -> None:
         shutil.rmtree(local, ignore_errors=True)
 
 
-def run_source(name: str, run_id: str | None = None) -> IngestResult:
-    """Ingest one source (see SOURCE_NAMES) into dataset ``raw``; returns per-table counts."""
+def run_source(name: str, run_id: str | None = None, config_overrides: dict[str, Any] | None = None) -> IngestResult:
+    """Ingest one source (see SOURCE_NAMES) into dataset ``raw``; returns per-table counts.
+    ``config_overrides`` replace settings of its config/sources.yml entry (e.g. another file's path)."""
     if name not in BUILDERS:
         raise KeyError(f"unknown source {name!r}; known: {', '.join(SOURCE_NAMES)}")
     run_id = run_id or uuid.uuid4().hex
     started_at = datetime.now(UTC)
-    config = source_config(name)
+    config = dict(source_config(name), **(config_overrides or {}))
     acct = RunAccounting(source=name, run_id=run_id, started_at=started_at)
     for table in raw_tables(name):
         acct.table(table)
