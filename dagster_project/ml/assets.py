@@ -27,6 +27,7 @@ ORDER_LINES_KEY = AssetKey(["intermediate", "int_order_lines_resolved"])
 MODEL_KEY = AssetKey(["ml", "propensity_model"])
 SCORES_KEY = AssetKey(["ml", "propensity_scores"])
 RECS_KEY = AssetKey(["ml", "product_recommendations"])
+PROFILES_KEY = AssetKey(["profiles", "dim_customer_profiles"])
 GATE_CHECK = "propensity_quality_gate"
 
 
@@ -180,10 +181,12 @@ def propensity_scores(context: AssetExecutionContext, warehouse: WarehouseResour
     key=RECS_KEY,
     group_name=GROUP,
     kinds={"scipy", "duckdb"},
-    deps=[ORDER_LINES_KEY],
+    deps=[ORDER_LINES_KEY, PROFILES_KEY],
     description=(
-        "ml.product_recommendations(profile_id, product_id, rank, score, generated_at): top 10 products per "
-        "profile from item-to-item co-purchase similarity with a popularity fallback (ml/recommend.py)."
+        "ml.product_recommendations(profile_id, product_id, rank, score, generated_at): top 10 products for "
+        "every profile from item-to-item co-purchase similarity and category affinity, the most popular "
+        "products for profiles without purchases (ml/recommend.py). The decisions put them in email and "
+        "web content."
     ),
     tags={"tessera/stage": "ml"},
 )
@@ -199,11 +202,16 @@ def product_recommendations(context: AssetExecutionContext, warehouse: Warehouse
     lines = _read(
         warehouse,
         "select l.order_id, o.profile_id as customer_id, o.ordered_at, l.line_amount as amount, l.quantity, "
-        "l.product_id, o.status from intermediate.int_order_lines_resolved l "
+        "l.product_id, l.category, o.status from intermediate.int_order_lines_resolved l "
         "join intermediate.int_orders_resolved o using (order_id) where o.profile_id is not null",
     )
+    profiles = _read(warehouse, "select profile_id from profiles.dim_customer_profiles")["profile_id"]
     log = load_orders(lines, keep_lines=True)
-    recs = R.fit(log.lines[log.lines["ts"] < end], end, R.RecConfig()).top_k()
+    if log.lines is None or log.lines.empty:
+        context.log.warning("no purchase lines yet: no recommendations")
+        recs = pd.DataFrame(columns=["customer_id", "product_id", "rank", "score"])
+    else:
+        recs = R.fit(log.lines[log.lines["ts"] < end], end, R.RecConfig()).top_k(profiles.astype(str).tolist())
     recs = recs.rename(columns={"customer_id": "profile_id"})
     recs["generated_at"] = end
     con = duckdb.connect(str(warehouse.path or paths.warehouse_path()))

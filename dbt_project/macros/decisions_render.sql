@@ -1,7 +1,12 @@
 {#
-  tessera_render(column): fills the {first_name} placeholder of an offer template with the
-  profile's first name, or "there" when it is unknown.
+  tessera_render(column): fills the placeholders of an offer template:
+  - {first_name}: the profile's first name, or "there" when it is unknown;
+  - {recommended_products}: the names of the profile's recommended products, in rank order and
+    comma-separated, or "our bestsellers" when there are none (no purchase history in the shop).
 #}
 {% macro tessera_render(column) -%}
-    replace({{ column }}, '{first_name}', coalesce(first_name, 'there'))
+    replace(
+        replace({{ column }}, '{first_name}', coalesce(first_name, 'there')),
+        '{recommended_products}', coalesce(recommended_products, 'our bestsellers')
+    )
 {%- endmacro %}

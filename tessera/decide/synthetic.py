@@ -194,6 +194,18 @@ def _write_inputs(warehouse: Path, customers: int, seed: int = 1) -> None:
             where hash(profile_id) % 10 <> 0
         """)
         con.execute("""
+            create or replace table staging.stg_shop__products as
+            select 'P' || k as product_id, 'Product ' || k as product_name, 'category ' || (k % 5) as category,
+                   10.0 + k as price, timestamptz '2026-11-01 00:00:00+00' as updated_at
+            from range(50) r(k)
+        """)
+        con.execute("""
+            create or replace table ml.product_recommendations as
+            select profile_id, 'P' || ((hash(profile_id) + k * 7) % 50) as product_id, cast(k + 1 as integer) as rank,
+                   1.0 / (k + 1) as score, timestamp '2026-11-20 00:00:00' as generated_at
+            from profiles.dim_customer_profiles cross join range(10) r(k)
+        """)
+        con.execute("""
             create or replace table intermediate.int_identifier_profiles as
             select 'customer_id' as id_type, customer_id as id_value, profile_id
             from profiles.dim_customer_profiles

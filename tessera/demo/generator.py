@@ -408,9 +408,27 @@ class _Generator:
         self.price = np.array(prices)
         pw = 1.0 / (np.arange(PRODUCTS_PER_CATEGORY) + 2.0)
         self.prod_pop = pw / pw.sum()
+        sw = 1.0 / (np.arange(PRODUCTS_PER_CATEGORY // len(next(iter(nm.CATEGORIES.values()))[1])) + 2.0)
+        self.style_pop = sw / sw.sum()
         self.product_view_props = [
             {"product_id": p[0], "name": p[1], "category": p[2], "price": p[3]} for p in rows
         ]
+
+    def apply_tastes(self, prod: np.ndarray, line_person: np.ndarray) -> np.ndarray:
+        """Customers have a style within their favourite category: besides the category, each one
+        prefers a product type (the hoodie, the skillet), and 70% of their lines in that category
+        are that type in one of its styles. Drawn from their own streams, so the rest of the company
+        (who buys when, how many lines) stays as it was."""
+        types = len(next(iter(nm.CATEGORIES.values()))[1])  # product types (nouns) per category
+        fav_type = self.rng("tastes").integers(0, types, self.n)
+        r = self.rng("taste-lines")
+        in_fav = (prod // PRODUCTS_PER_CATEGORY) == self.fav[line_person]
+        pick = np.flatnonzero(in_fav & (r.random(len(prod)) < 0.7))
+        styles = PRODUCTS_PER_CATEGORY // types
+        style = r.choice(styles, len(pick), p=self.style_pop)
+        prod = prod.copy()
+        prod[pick] = self.fav[line_person[pick]] * PRODUCTS_PER_CATEGORY + style * types + fav_type[line_person[pick]]
+        return prod
 
     def make_orders(self) -> None:
         r = self.rng("orders")
@@ -446,6 +464,7 @@ class _Generator:
                        r.choice(10, nl, p=CATEGORY_WEIGHTS / CATEGORY_WEIGHTS.sum()))
         prod = cat * PRODUCTS_PER_CATEGORY + r.choice(PRODUCTS_PER_CATEGORY, nl, p=self.prod_pop)
         qty = r.choice([1, 2, 3], nl, p=[0.82, 0.14, 0.04])
+        prod = self.apply_tastes(prod, o_person[line_order])
         unit = self.price[prod]
         o_forced_channel = np.full(no, -1)
         # planted orders: (person, days before as_of, status, amount, channel)

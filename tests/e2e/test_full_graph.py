@@ -257,3 +257,45 @@ def test_experiment_arms_are_assigned_in_the_warehouse(graph_runs):
     profiles = con.execute("select count(*) from profiles.dim_customer_profiles").fetchone()[0]
     assert config.experiments and len(rows) == profiles * len(config.experiments)
     assert all(arm == config.assign(experiment, pid) for pid, experiment, arm in rows)
+
+
+def test_recommendations_reach_email_and_web_content(graph_runs):
+    con = graph_runs["con"]
+    # every profile gets recommendations (the popular products when it has no purchases)
+    missing = con.execute("""
+        select count(*) from profiles.dim_customer_profiles p
+        where not exists (select 1 from ml.product_recommendations r where r.profile_id = p.profile_id)
+    """).fetchone()[0]
+    assert missing == 0
+    # never a product the profile already bought (a cancelled or refunded order is not a purchase)
+    bought = con.execute("""
+        select count(*), count(*) filter (where r.profile_id is not null)
+        from intermediate.int_order_lines_resolved l
+        left join ml.product_recommendations r on r.profile_id = l.profile_id and r.product_id = l.product_id
+        where l.profile_id is not null and l.quantity > 0 and l.line_amount >= 0
+          and lower(coalesce(l.status, '')) not in ('cancelled', 'canceled', 'refunded', 'returned', 'failed')
+    """).fetchone()
+    assert bought[0] > 0 and bought[1] == 0
+    for sync, field in (("sync_email__decisions", "body"), ("sync_web__decisions", "message")):
+        rows = con.execute(f"""
+            select s.profile_id, s.recommended_product_ids, s.recommended_products, s.offer_id, s.{field}
+            from activation.{sync} s
+        """).fetchall()
+        assert rows, sync
+        for profile_id, ids, names, offer_id, text in rows:
+            expected = [r[0] for r in con.execute(
+                "select product_id from ml.product_recommendations where profile_id = ? and rank <= 3 order by rank",
+                [profile_id]).fetchall()]
+            assert ids.split(",") == expected
+            assert len(names.split(", ")) == len(expected)
+            assert "{" not in text  # every placeholder filled
+        # the templates that ask for them show the profile's own recommended products
+        personal = [r for r in rows if r[3] in ("new_arrivals", "loyalty_double_points")]
+        assert personal, f"{sync}: no decision with recommended products in its content"
+        assert all(r[2] in r[4] for r in personal)
+    # the same recommendations on every channel of a profile
+    assert con.execute("""
+        select count(*) from activation.sync_email__decisions e
+        join activation.sync_web__decisions w using (profile_id)
+        where e.recommended_product_ids is distinct from w.recommended_product_ids
+    """).fetchone()[0] == 0

@@ -1,5 +1,6 @@
 -- Decisions that may be delivered (every arm but the holdout), with the profile's contact
--- details and the offer's content for the channel, templates rendered.
+-- details, the offer's content for the channel and the profile's recommended products (the same
+-- on every channel), templates rendered.
 with decisions as (
 
     select * from {{ ref('fct_decisions') }}
@@ -21,6 +22,12 @@ offers as (
 offer_channels as (
 
     select * from {{ ref('offer_channels') }}
+
+),
+
+recommendations as (
+
+    select * from {{ ref('int_decision_recommendations') }}
 
 ),
 
@@ -46,6 +53,8 @@ joined as (
         oc.title,
         oc.message,
         oc.headline,
+        r.recommended_product_ids,
+        r.recommended_products,
         -- decision record
         d.is_default,
         d.arm,
@@ -59,6 +68,7 @@ joined as (
     inner join profiles as p on p.profile_id = d.profile_id
     inner join offers as o on o.offer_id = d.offer_id
     inner join offer_channels as oc on oc.offer_id = d.offer_id and oc.channel = d.channel
+    left join recommendations as r on r.profile_id = d.profile_id
     where d.is_deliverable  -- not the holdout, not held back by fatigue or quiet hours
 
 ),
@@ -82,6 +92,8 @@ final as (
         {{ tessera_render('title') }} as title,
         {{ tessera_render('message') }} as message,
         {{ tessera_render('headline') }} as headline,
+        recommended_product_ids,
+        recommended_products,
         is_default,
         arm,
         reason_code,

@@ -18,6 +18,8 @@ final as (
         offer_name,
         subject,
         body,
+        recommended_product_ids,
+        recommended_products,
         arm,
         reason_code,
         decision_id

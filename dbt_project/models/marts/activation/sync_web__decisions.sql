@@ -1,7 +1,7 @@
 -- Input of the web personalization sync (config/syncs/web_decisions.yml): what the website shows
+-- each known visitor's profile, with the products recommended to them.
 -- Only what the channel needs: a retrained model with the same decision must not cause a resend
 -- (model_version stays in decisions.fct_decisions for audit).
--- each known visitor's profile.
 with deliverable as (
 
     select * from {{ ref('int_decisions_deliverable') }}
@@ -17,6 +17,8 @@ final as (
         offer_name,
         headline,
         message,
+        recommended_product_ids,
+        recommended_products,
         arm,
         reason_code,
         decision_id
