@@ -160,10 +160,14 @@ def fit(lines: pd.DataFrame, end: pd.Timestamp, cfg: RecConfig = RecConfig()) ->
         A.sum_duplicates()
         rs = np.asarray(A.sum(axis=1)).ravel()
         A = (sp.diags(np.divide(1.0, rs, out=np.zeros_like(rs), where=rs > 0)) @ A).tocsr()
+        # within a category, popularity over the whole history (recency-weighted like X): a small
+        # category may have sold nothing in the last popularity_days
+        volume = np.asarray(X.sum(axis=0)).ravel()
         best = np.zeros(len(cats))
-        np.maximum.at(best, item_cat, pop)
+        np.maximum.at(best, item_cat, volume)
         rec.affinity, rec.item_category = A, item_cat
-        rec.popularity_in_category = np.divide(pop, best[item_cat], out=np.zeros_like(pop), where=best[item_cat] > 0)
+        rec.popularity_in_category = np.divide(volume, best[item_cat], out=np.zeros_like(volume),
+                                               where=best[item_cat] > 0)
     return rec
 
 
