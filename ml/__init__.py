@@ -1,13 +1,17 @@
-"""Tessera ML: purchase propensity features, training, evaluation, registry and scoring.
+"""Tessera ML: purchase propensity, recommendations, evaluation, registry and scoring.
 
 Plain Python (no Dagster imports) so the same code runs from Dagster assets, the CLI, notebooks
 and tests. Modules:
 
-- :mod:`ml.features`  loading the dbt feature marts from the warehouse, the time-based split
-- :mod:`ml.evaluate`  metrics (ROC AUC, PR AUC, Brier, top-decile lift) and plots
-- :mod:`ml.registry`  MLflow setup, the registered model and its ``champion`` alias
-- :mod:`ml.train`     candidate models, selection, calibration, MLflow logging and registration
-- :mod:`ml.score`     scoring every profile with the champion into ``ml.propensity_scores``
+- :mod:`ml.orders`     reading and validating purchase logs (CSV, Parquet, warehouse frames)
+- :mod:`ml.clv`        BG/NBD and Pareto/NBD fits (pymc-marketing) for features and baselines
+- :mod:`ml.propensity` the propensity engine: features, stacked cutoffs, backtest, calibration
+- :mod:`ml.pipeline`   MLflow logging, registration, champion/challenger, scoring, quality gate
+- :mod:`ml.registry`   MLflow setup, the registered model and its aliases
+- :mod:`ml.evaluate`   metrics (ROC AUC, PR AUC, Brier, top-decile lift) and plots
+- :mod:`ml.score`      writing the champion's scores to ``ml.propensity_scores``
+- :mod:`ml.recommend`  item-to-item product recommendations
+- :mod:`ml.synthetic`  synthetic purchase logs for tests and benchmarks
 
 MLflow is imported lazily (inside functions), never at import time of this package. MLflow
 sends anonymous usage telemetry unless told not to; Tessera never phones home, so the opt-outs

@@ -92,28 +92,6 @@ class Promotion:
     previous_val_auc: float | None
 
 
-def promote_if_not_worse(client, version: str, val_auc: float, model_name: str = MODEL_NAME) -> Promotion:
-    """Tag ``version`` with its validation AUC and move ``champion`` to it when there is no
-    champion yet or its AUC is at least the champion's. (Full champion/challenger comes later.)"""
-    client.set_model_version_tag(model_name, version, VAL_AUC_TAG, f"{val_auc:.6f}")
-    current = champion_version(client, model_name)
-    current_auc = version_val_auc(client, current)
-    if current is None or current_auc is None or val_auc >= current_auc:
-        client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-        log.info("model %s version %s is now %s (AUC %.4f)", model_name, version, CHAMPION_ALIAS, val_auc)
-        return Promotion(True, str(current.version) if current else None, current_auc)
-    log.info(
-        "model %s version %s (AUC %.4f) stays challenger; %s is version %s (AUC %.4f)",
-        model_name,
-        version,
-        val_auc,
-        CHAMPION_ALIAS,
-        current.version,
-        current_auc,
-    )
-    return Promotion(False, str(current.version), current_auc)
-
-
 @dataclass(frozen=True)
 class Champion:
     model: Any  # a fitted scikit-learn classifier (predict_proba)

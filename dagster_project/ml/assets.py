@@ -22,7 +22,6 @@ from dagster_project.resources import WarehouseResource
 
 GROUP = "analytics"
 ORDERS_MART_KEY = AssetKey(["ml_features", "ml_propensity_orders"])
-SCORING_MART_KEY = AssetKey(["ml_features", "ml_propensity_scoring"])
 ORDER_LINES_KEY = AssetKey(["intermediate", "int_order_lines_resolved"])
 MODEL_KEY = AssetKey(["ml", "propensity_model"])
 SCORES_KEY = AssetKey(["ml", "propensity_scores"])
@@ -65,7 +64,7 @@ def _orders(warehouse: WarehouseResource):
     key=MODEL_KEY,
     group_name=GROUP,
     kinds={"scikitlearn", "mlflow"},
-    deps=[ORDERS_MART_KEY, SCORING_MART_KEY],
+    deps=[ORDERS_MART_KEY],
     check_specs=[AssetCheckSpec(GATE_CHECK, asset=MODEL_KEY, blocking=True,
                                 description="Champion holdout ROC AUC above the floor and no feature drift "
                                             "(PSI of scoring vs training features) beyond the threshold.")],
@@ -133,11 +132,12 @@ def propensity_model(context: AssetExecutionContext, warehouse: WarehouseResourc
     key=SCORES_KEY,
     group_name=GROUP,
     kinds={"scikitlearn", "mlflow", "duckdb"},
-    deps=[MODEL_KEY, ORDERS_MART_KEY, SCORING_MART_KEY],
+    deps=[MODEL_KEY, ORDERS_MART_KEY, PROFILES_KEY],
     description=(
         "ml.propensity_scores: the `champion` model's calibrated purchase probability for every profile of "
-        "ml_features.ml_propensity_scoring, with the champion's version; replaced on every run. Blocked by "
-        "the propensity quality gate."
+        "profiles.dim_customer_profiles (from its orders; a profile without orders gets the model's score for "
+        "no purchase history), with the champion's version; replaced on every run. Blocked by the "
+        "propensity quality gate."
     ),
     tags={"tessera/stage": "ml"},
 )
@@ -149,7 +149,7 @@ def propensity_scores(context: AssetExecutionContext, warehouse: WarehouseResour
     from tessera import paths
 
     log = _orders(warehouse)
-    profiles = _read(warehouse, "select distinct profile_id from ml_features.ml_propensity_scoring")["profile_id"]
+    profiles = _read(warehouse, "select profile_id from profiles.dim_customer_profiles")["profile_id"]
     res = score_with_champion(log.orders, _history_end(), customers=profiles.astype(str).tolist())
     scores = res.scores[res.scores["customer_id"].isin(set(profiles.astype(str)))]
     when = pd.Timestamp(paths.as_of())

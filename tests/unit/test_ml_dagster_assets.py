@@ -59,7 +59,8 @@ def test_materialize_model_then_scores(tmp_path, monkeypatch):
     con.register("o", orders)
     con.execute("create table ml_features.ml_propensity_orders as select order_id, customer_id, "
                 "cast(ordered_at as timestamp) as ordered_at, cast(amount as double) as amount, status from o")
-    con.execute("create table ml_features.ml_propensity_scoring as "
+    con.execute("create schema profiles")
+    con.execute("create table profiles.dim_customer_profiles as "
                 "select distinct customer_id as profile_id from o union all select 'P-no-orders'")
     con.close()
 
