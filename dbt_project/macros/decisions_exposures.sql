@@ -24,6 +24,24 @@
 {%- endmacro %}
 
 {#
+  tessera_exposure_touches(): the exposure log as marketing touches, one per delivered decision at
+  its decision time (the cycle the message belongs to; exposed_at is the sync's wall clock, which is
+  not the data's time in a replayed or as-of run). Shared by the fatigue history
+  (int_decision_touches) and attribution (fct_attribution_touches).
+#}
+{% macro tessera_exposure_touches() -%}
+    (select
+        profile_id,
+        channel,
+        offer_id,
+        cast(decided_at as {{ dbt.type_timestamp() }}) as touched_at,
+        'exposure' as touch_source,
+        decision_id as touch_ref
+     from {{ tessera_exposures() }} as exposures
+     where profile_id is not null and decided_at is not null)
+{%- endmacro %}
+
+{#
   tessera_local_minute(ts, offset_minutes): minutes after local midnight of a UTC timestamp.
 #}
 {% macro tessera_local_minute(ts, offset_minutes) -%}

@@ -4,9 +4,9 @@
 -- cycle (decided at the as-of time itself) are not history, so rerunning a cycle decides the same.
 {{ config(materialized='table') }}
 
-with exposures as (
+with from_exposures as (
 
-    select * from {{ tessera_exposures() }}
+    select * from {{ tessera_exposure_touches() }}
 
 ),
 
@@ -22,18 +22,6 @@ identifier_profiles as (
 
 ),
 
-from_exposures as (
-
-    select
-        profile_id,
-        channel,
-        offer_id,
-        cast(decided_at as {{ dbt.type_timestamp() }}) as touched_at,
-        'exposure' as touch_source
-    from exposures
-
-),
-
 from_feedback as (
 
     select
@@ -41,7 +29,8 @@ from_feedback as (
         f.channel,
         f.offer_id,
         cast(f.occurred_at as {{ dbt.type_timestamp() }}) as touched_at,
-        'feedback' as touch_source
+        'feedback' as touch_source,
+        f.feedback_id as touch_ref
     from feedback as f
     left join identifier_profiles as by_customer
         on by_customer.id_type = 'customer_id'

@@ -1,18 +1,11 @@
 {#- The marketing touches that attribution (measurement/attribution_credits) credits:
 
-    - every decision a sync delivered (the exposure log), at its decision time: the cycle the
-      message belongs to (exposed_at is the sync's wall clock, which is not the data's time in a
-      replayed or as-of run);
+    - every decision a sync delivered (the exposure log), at its decision time
+      (macro tessera_exposure_touches, shared with the fatigue history int_decision_touches);
     - every 'delivered' channel feedback event (messages sent by any tool), unless it is the same
       message as an exposure (same profile, channel and offer, within a day after the decision).
     Builds empty of exposures when no sync has delivered yet. -#}
 with
-
-exposures as (
-
-    select * from {{ tessera_exposures() }}
-
-),
 
 responses as (
 
@@ -22,15 +15,7 @@ responses as (
 
 from_exposures as (
 
-    select
-        profile_id,
-        channel,
-        offer_id,
-        cast(decided_at as {{ dbt.type_timestamp() }}) as touched_at,
-        'exposure' as touch_source,
-        decision_id as touch_ref
-    from exposures
-    where profile_id is not null and decided_at is not null
+    select * from {{ tessera_exposure_touches() }}
 
 ),
 
