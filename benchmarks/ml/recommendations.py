@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]  # run as a script: the repo's ml/ must win over benchmarks/ml
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from benchmarks.ml.data import demo_order_lines  # noqa: E402
-from ml import recommend as R  # noqa: E402
-from ml.orders import load_orders  # noqa: E402
+from benchmarks.ml.data import demo_order_lines
+from ml import recommend as R
+from ml.orders import load_orders
 
 
 def demo_lines(customers: int, cache: Path) -> pd.DataFrame:

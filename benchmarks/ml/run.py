@@ -3,7 +3,7 @@ window that the engine never sees, with wall time and peak memory.
 
     .venv/bin/python benchmarks/ml/run.py --data demo --customers 25000 --horizons 90 273
     .venv/bin/python benchmarks/ml/run.py --data cdnow --horizons 90 273
-    .venv/bin/python benchmarks/ml/run.py --data synthetic --customers 1000000 --horizons 90
+    .venv/bin/python benchmarks/ml/run.py --data demo --customers 1000000 --demo-seeds 42 43 --horizons 90 273
 
 For each data set and horizon ``h`` the as-of date is the last order day minus ``h``. The engine
 runs as a user runs it, ``tessera predict propensity --as-of ... --horizon-days h --baselines ...``
@@ -13,7 +13,8 @@ history) is then judged on what really happened in the ``h`` days after the as-o
 PR AUC, Brier and top-decile lift.
 
 Data sets:
-- ``demo``: the demo company's shop orders (``tessera.demo.generator``) at ``--customers``;
+- ``demo``: the demo company's shop orders (``tessera.demo.generator``) at ``--customers`` persons;
+  with ``--demo-seeds 42 43`` two such companies side by side (1M persons each: 1.13M customers);
 - ``cdnow``: the CDNOW master purchase log (23,570 customers, 69,659 orders, 1997-01 to 1998-06),
   real retail data shipped in the ``Lifetimes`` 0.11.3 wheel on PyPI (fetched once with
   ``pip download`` into ``--cache``; the package is not installed);
@@ -36,10 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT)]  # run as a script: the repo's ml/ must win over benchmarks/ml
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from ml import evaluate as ev  # noqa: E402
+from ml import evaluate as ev
 
 BASELINES = ("bgnbd", "pareto_nbd", "rfm_logistic", "recency")
 
@@ -63,17 +64,24 @@ def cdnow_orders(cache: Path) -> pd.DataFrame:
     })
 
 
-def demo_orders(customers: int, cache: Path) -> pd.DataFrame:
+def demo_orders(customers: int, cache: Path, seeds: list[int] = (42,)) -> pd.DataFrame:
+    """The demo shop's orders at ``customers`` persons; with several seeds, the logs of that many
+    demo companies side by side (ids prefixed with the seed), to reach more customers than one
+    generation fits in memory."""
     from benchmarks.ml.data import demo_orders as read_shop
+    from tessera.demo.generator import generate
 
-    out = cache / f"demo-{customers}"
-    shop = out / "shop.sqlite"
-    if not shop.exists():
-        from tessera.demo.generator import generate
-
-        generate(customers, 42, out, date(2026, 11, 20))
-    found = shop if shop.exists() else next(out.rglob("shop.sqlite"))
-    return read_shop(found)
+    frames = []
+    for seed in seeds:
+        out = cache / (f"demo-{customers}" if seed == 42 else f"demo-{customers}-seed{seed}")
+        if not list(out.rglob("shop.sqlite")):  # generated once per size and seed, then reused
+            generate(customers, seed, out, date(2026, 11, 20))
+        df = read_shop(next(out.rglob("shop.sqlite")))
+        if len(seeds) > 1:
+            df["customer_id"] = f"{seed}-" + df["customer_id"].astype(str)
+            df["order_id"] = f"{seed}-" + df["order_id"].astype(str)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
 
 
 def synthetic_orders(customers: int) -> pd.DataFrame:
@@ -98,7 +106,7 @@ def run_case(name: str, orders: pd.DataFrame, horizon: int, work: Path) -> dict:
            "--baselines", str(base_p), "--metrics", str(metrics_p)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
@@ -147,7 +155,10 @@ def show(res: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", choices=["demo", "cdnow", "synthetic"], nargs="+", default=["demo"])
-    ap.add_argument("--customers", type=int, default=25_000, help="for demo and synthetic")
+    ap.add_argument("--customers", type=int, default=25_000,
+                    help="for demo (persons of the demo company; about 57%% of them order) and synthetic")
+    ap.add_argument("--demo-seeds", type=int, nargs="+", default=[42],
+                    help="demo companies to put side by side (e.g. 42 43: twice the customers)")
     ap.add_argument("--horizons", type=int, nargs="+", default=[90, 273])
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "tessera-ml-bench")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -159,7 +170,8 @@ def main() -> None:
         if data == "cdnow":
             orders, label = cdnow_orders(args.cache), "cdnow"
         elif data == "demo":
-            orders, label = demo_orders(args.customers, args.cache), f"demo-{args.customers}"
+            orders = demo_orders(args.customers, args.cache, args.demo_seeds)
+            label = f"demo-{args.customers}" + (f"x{len(args.demo_seeds)}" if len(args.demo_seeds) > 1 else "")
         else:
             orders, label = synthetic_orders(args.customers), f"synthetic-{args.customers}"
         print(f"{label}: {len(orders):,} order rows, {orders['customer_id'].nunique():,} customers "
