@@ -52,6 +52,8 @@ def _clean(rows: list[Any]) -> np.ndarray:
 CATEGORY_NAMES = tuple(nm.CATEGORIES)
 CATEGORY_WEIGHTS = np.array([0.16, 0.1, 0.08, 0.12, 0.1, 0.11, 0.09, 0.07, 0.08, 0.09])
 PRODUCTS_PER_CATEGORY = 20
+REGULAR_SHARE = 0.25  # customers who buy on a rhythm (replenishers)
+REGULAR_SHAPE = 11.0  # gamma shape of their gaps: coefficient of variation 1 / sqrt(11) = 0.3
 OFFERS = (
     "cart_reminder_10", "vip_winback_20", "welcome_free_shipping", "loyalty_double_points",
     "new_arrivals", "default_newsletter",
@@ -243,6 +245,7 @@ class _Generator:
         self.pdrop = r.beta(1.3, 4.5, n)  # dropout probability after each purchase
         self.engage = r.gamma(2.0, 0.5, n)  # browsing intensity
         self.fav = r.choice(10, n, p=CATEGORY_WEIGHTS / CATEGORY_WEIGHTS.sum())
+        self.regular = self.rng("rhythm").random(n) < REGULAR_SHARE  # replenishers (make_orders)
         self.protected = np.zeros(n, dtype=bool)
         self.seg_planted = np.zeros(n, dtype=bool)
 
@@ -441,6 +444,11 @@ class _Generator:
         alive = np.ones(m, dtype=bool)
         death = np.full(self.n, np.inf)
         rec_p, rec_t = [], []
+        # Replenishers (a quarter of the customers) buy on a rhythm: the same mean gap as the
+        # others, but regular (gamma-distributed gaps, CV 0.3) instead of memoryless. Their gaps come
+        # from their own stream, so everyone else's purchases stay as they were.
+        regular = self.regular[pidx]
+        rhythm = self.rng("rhythm-gaps")
         for _ in range(80):
             active = alive & (t < 0)
             if not active.any():
@@ -450,7 +458,8 @@ class _Generator:
             dies = active & (r.random(m) < self.pdrop[pidx])
             death[pidx[dies]] = t[dies]
             alive &= ~dies
-            t = t + r.exponential(1.0 / rate)
+            gap = r.exponential(1.0 / rate)
+            t = t + np.where(regular, rhythm.gamma(REGULAR_SHAPE, 1.0 / (REGULAR_SHAPE * rate)), gap)
         self.death_day = death  # days relative to as_of; inf = still alive
         o_person = np.concatenate(rec_p) if rec_p else np.zeros(0, dtype=np.int64)
         o_day = np.concatenate(rec_t) if rec_t else np.zeros(0)
