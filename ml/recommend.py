@@ -64,16 +64,22 @@ def _similarity(X: sp.csr_matrix, neighbours: int, self_weight: float = 0.0, alp
     # row i = the item already bought, column j = the candidate
     S = (sp.diags(counts ** -alpha) @ C @ sp.diags(counts ** (alpha - 1.0))).tocsr()
     if neighbours and S.shape[0] > neighbours:  # keep each item's strongest neighbours
-        for i in range(S.shape[0]):  # per item (catalogue size), not per customer
-            start, stop = S.indptr[i], S.indptr[i + 1]
-            if stop - start > neighbours:
-                vals = S.data[start:stop]
-                cut = np.partition(vals, -neighbours)[-neighbours]
-                S.data[start:stop] = np.where(vals >= cut, vals, 0.0)
-        S.eliminate_zeros()
+        S = _top_per_row(S, neighbours)
     if self_weight:
         S = (S + sp.identity(S.shape[0], format="csr") * self_weight).tocsr()
     return S
+
+
+def _top_per_row(S: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Keep the ``n`` largest entries of each row (ties broken by column), all rows at once."""
+    S.sort_indices()
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    order = np.lexsort((-S.data, rows))  # by row, strongest first
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - S.indptr[rows[order]]
+    keep = rank < n
+    return sp.csr_matrix((S.data[keep], S.indices[keep], np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=S.shape[0]))]),
+                         shape=S.shape)
 
 
 @dataclass

@@ -35,3 +35,17 @@ def test_unknown_customers_get_the_most_popular_products():
     out = rec.top_k(["never-bought-anything"])
     assert list(out["rank"]) == [1, 2]
     assert set(out["product_id"]) <= {"TOY0", "TOY1", "TOY2"}
+
+
+def test_similarity_keeps_each_items_strongest_neighbours():
+    import numpy as np
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    S = sp.random(40, 40, density=0.5, random_state=4, format="csr")
+    S.data = rng.permutation(len(S.data)).astype(float) + 1.0  # distinct values
+    kept = R._top_per_row(S.copy(), 5)
+    dense, full = kept.toarray(), S.toarray()
+    for i in range(40):
+        nz = np.sort(full[i][full[i] > 0])[::-1]
+        assert sorted(dense[i][dense[i] > 0], reverse=True) == list(nz[:5])
