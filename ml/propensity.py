@@ -282,7 +282,10 @@ class FeatureBuilder:
                     tx[sel][fit_mask],
                     T[sel][fit_mask],
                     seed=self.random_state,
-                    start=prev.get(kind),
+                    # warm start BG/NBD only: Pareto/NBD's likelihood is slow where a warm start
+                    # from an older cutoff leads it (dropout rates at their bound on a young cutoff:
+                    # 17-57 s per fit on the demo), and its cold fits take 0.5-3 s
+                    start=prev.get(kind) if kind == "bgnbd" else None,
                 )
                 pred = clv.predict(fitted, x[sel], tx[sel], T[sel], h)
                 fits[kind] = fitted
@@ -475,12 +478,17 @@ MIN_LABEL_DAYS = 14
 
 def label_window(span_days: int, cfg: EngineConfig) -> int:
     """The label window: the horizon when the history (``span_days`` from the first purchase to the
-    end) holds two of them plus ``min_history_days``; else the longest window that fits, and the
-    scores are carried to the horizon by :func:`transfer_horizon`."""
+    end) holds two of them plus ``min_history_days``; else a third of what remains after
+    ``min_history_days`` (so that the first training cutoff of the backtest already has one label
+    window of history behind it, not a cohort of customers a few weeks old), or, on a history too
+    short for that, the longest window that fits. The scores are carried to the horizon by
+    :func:`transfer_horizon`."""
     h = cfg.horizon_days
     if span_days >= 2 * h + cfg.min_history_days:
         return h
-    w = (span_days - cfg.min_history_days) // 2
+    w = (span_days - cfg.min_history_days) // 3
+    if w < MIN_LABEL_DAYS:
+        w = (span_days - cfg.min_history_days) // 2
     if w < MIN_LABEL_DAYS:
         raise NotEnoughHistory(
             f"{span_days} days of purchase history; at least {2 * MIN_LABEL_DAYS + cfg.min_history_days} "
@@ -563,13 +571,9 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
             f"are needed (two label windows of {MIN_LABEL_DAYS} days and {cfg.min_history_days} days of "
             "history before the first cutoff)"
         )
-    c_V = c_H - h
-    n_sel = max(1, min(K, 2))  # selection only has to rank two candidates: two cutoffs suffice
-    sel_cuts = [c for c in (c_V - h - k * s for k in range(n_sel)) if _usable(b, c, cfg)]
-    sel_note = "disjoint"
-    if not sel_cuts:  # short history: earlier cutoffs whose label windows overlap c_V's
-        sel_cuts = [c for c in (c_V - k * s for k in range(1, n_sel + 1)) if _usable(b, c, cfg)]
-        sel_note = "overlapping"
+    # the final model: the same recipe on the latest cutoffs, whose label windows end on or before
+    # the end of the history (the holdout cutoff is the first of them)
+    final_cuts = [c for c in (c_H - k * s for k in range(K)) if _usable(b, c, cfg)]
 
     # -- features ------------------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -583,46 +587,42 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
     X_tr = X_of(X_tr_f)
     X_ho = X_of(ho)
 
-    # -- candidate selection on c_V (in the past of the holdout) -------------------------------
-    t0 = time.perf_counter()
-    selection_auc: dict[str, float] = {}
-    if sel_cuts:
-        X_s_f, y_s, _ = b.dataset(sel_cuts)
-        va = b.frame(c_V)
-        y_v = b.labels(c_V, va["customer"].to_numpy())
-        if y_s.min() != y_s.max() and y_v.min() != y_v.max():
-            for name, m in build_candidates(cfg.random_state).items():
-                _fit(m, X_of(X_s_f), y_s, cfg)
-                selection_auc[name] = float(roc_auc_score(y_v, m.predict_proba(X_of(va))[:, 1]))
-    selected = max(selection_auc, key=selection_auc.get) if selection_auc else "hist_gradient_boosting"
-    timings["selection_seconds"] = time.perf_counter() - t0
-
-    # -- fit on the training cutoffs, evaluate on the holdout ---------------------------------
-    t0 = time.perf_counter()
-    fitted = {}
-    for name, m in build_candidates(cfg.random_state).items():
-        if name == selected or len(y_tr) <= 400_000:  # the other candidate only for the report
-            fitted[name] = _fit(m, X_tr, y_tr, cfg)
-    rfm = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RFM_FEATURES), y_tr, cfg)
-    rec = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RECENCY_FEATURES), y_tr, cfg)
-    timings["fit_seconds"] = time.perf_counter() - t0
-
     calib = _halves(b.customer_ids[ho["customer"].to_numpy()])
     evalm = ~calib
     for part, m in (("calibration", calib), ("evaluation", evalm)):
         if y_ho[m].min() == y_ho[m].max():
             raise NotEnoughHistory(f"the holdout {part} half has a single class")
-    winner = fitted[selected]
-    if h < cfg.horizon_days:
-        # A history shorter than two horizons: the early cutoffs see young customers only, a model
-        # learnt there ranks worse than the classic models, and no label window of the horizon's
-        # length exists to calibrate on (measured on CDNOW and the demo). Ship BG/NBD's own
-        # P(at least one purchase in the horizon), fitted on the whole history, instead.
-        selected = "bgnbd_fallback"
-        winner = cal_half = final = bgnbd_passthrough(X_ho, y_ho)
+
+    # -- fit on the training cutoffs; select on the holdout's calibration half ----------------
+    # Every candidate and BG/NBD's own prediction (the fallback) compete on the calibration half
+    # of the holdout customers; the reported metrics come from the other half, which neither the
+    # selection nor the calibration sees.
+    t0 = time.perf_counter()
+    fitted = {name: _fit(m, X_tr, y_tr, cfg) for name, m in build_candidates(cfg.random_state).items()}
+    rfm = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RFM_FEATURES), y_tr, cfg)
+    rec = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RECENCY_FEATURES), y_tr, cfg)
+    timings["fit_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    Xc, yc = X_ho[calib], y_ho[calib]
+    fallback = bgnbd_passthrough(X_ho, y_ho)
+    selection_auc = {name: float(roc_auc_score(yc, m.predict_proba(Xc)[:, 1])) for name, m in fitted.items()}
+    selection_auc["bgnbd_fallback"] = float(roc_auc_score(yc, fallback.predict_proba(Xc)[:, 1]))
+    selected = max(selection_auc, key=selection_auc.get)
+    timings["selection_seconds"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if selected == "bgnbd_fallback":
+        # BG/NBD's own P(at least one purchase in the horizon), fitted on the whole history
+        winner = cal_half = final = fallback
+        X_fin = X_tr
     else:
-        cal_half = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(X_ho[calib], y_ho[calib])
-        final = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(X_ho, y_ho)
+        winner = fitted[selected]
+        cal_half = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(Xc, yc)
+        X_fin_f, y_fin, _ = b.dataset(final_cuts)
+        X_fin = X_of(X_fin_f)
+        refit = _fit(build_candidates(cfg.random_state)[selected], X_fin, y_fin, cfg)
+        final = CalibratedClassifierCV(FrozenEstimator(refit), method="sigmoid").fit(X_ho, y_ho)
+    timings["final_fit_seconds"] = time.perf_counter() - t0
 
     y_e = y_ho[evalm]
     Xe = X_ho[evalm]
@@ -653,7 +653,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
     timings["clv_seconds"] = b.clv_seconds
     timings["total_seconds"] = time.perf_counter() - t_start
 
-    ref = X_tr.sample(n=min(len(X_tr), 50_000), random_state=cfg.random_state)
+    ref = X_fin.sample(n=min(len(X_fin), 50_000), random_state=cfg.random_state)
     clv_params = {}
     for kind, fit_ in b.clv_fits(c_H).items():
         clv_params.update(fit_.as_log_params())
@@ -665,9 +665,8 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
         selection_auc=selection_auc,
         cutoffs={
             "training": [_iso(c) for c in train_cuts],
-            "selection_training": [_iso(c) for c in sel_cuts],
-            "selection_validation": [_iso(c_V)] if selection_auc else [],
-            "selection_windows": [sel_note],
+            "selection_validation": [f"{_iso(c_H)} (calibration half)"],
+            "final_training": [_iso(c) for c in final_cuts] if selected != "bgnbd_fallback" else [],
             "holdout": [_iso(c_H)],
             "history_end": [_iso(T)],
             "label_window_days": [str(h)],

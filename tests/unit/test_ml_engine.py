@@ -102,7 +102,8 @@ def test_train_backtest_baselines_and_scores():
         for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
             assert np.isfinite(m[f"{name}_{k}"]), (name, k)
     assert m["tessera_roc_auc"] > 0.7
-    assert run.selected in P.CANDIDATES
+    assert run.selected in (*P.CANDIDATES, "bgnbd_fallback")
+    assert run.cutoffs["final_training"][:1] in ([], run.cutoffs["holdout"])
     # every training label window ends on or before the holdout cutoff
     hold = pd.Timestamp(run.cutoffs["holdout"][0])
     assert all(pd.Timestamp(c) + pd.Timedelta(days=90) <= hold for c in run.cutoffs["training"])
@@ -121,21 +122,45 @@ def test_too_short_history_is_a_clear_error():
         P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
 
 
-def test_history_shorter_than_two_horizons_falls_back_to_bgnbd():
+def _short_log():
     df = small_log(400)
     df = df[pd.to_datetime(df["ordered_at"]) > pd.Timestamp("2024-09-01")]
-    log = load_orders(df, AS_OF)
+    return load_orders(df, AS_OF)
+
+
+def test_history_shorter_than_two_horizons_learns_on_a_shorter_window():
+    log = _short_log()
     run = P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
     window = int(run.cutoffs["label_window_days"][0])
     assert P.MIN_LABEL_DAYS <= window < 90  # the backtest ran on a shorter label window
+    # the candidates and BG/NBD itself compete on the holdout's calibration half
+    assert set(run.selection_auc) == {*P.CANDIDATES, "bgnbd_fallback"}
+    assert run.selected == max(run.selection_auc, key=run.selection_auc.get)
+    hold = pd.Timestamp(run.cutoffs["holdout"][0])
+    assert all(pd.Timestamp(c) + pd.Timedelta(days=window) <= hold for c in run.cutoffs["training"])
+    # the final model is refitted on the latest cutoffs, the holdout cutoff first
+    if run.selected != "bgnbd_fallback":
+        assert run.cutoffs["final_training"][0] == run.cutoffs["holdout"][0]
+        assert run.label_days == window
+    scores = run.score_frame()
+    assert scores["customer_id"].is_unique and scores["score"].between(0, 1).all()
+    assert scores["score"].nunique() > 10
+    base = run.baseline_scores()
+    assert list(base.columns) == ["customer_id", *P.BASELINES] and len(base) == len(scores)
+
+
+def test_bgnbd_fallback_when_no_candidate_beats_it(monkeypatch):
+    from sklearn.dummy import DummyClassifier
+
+    monkeypatch.setattr(P, "build_candidates", lambda random_state=0: {"logistic_regression": DummyClassifier()})
+    log = _short_log()
+    run = P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
     assert run.selected == "bgnbd_fallback"
+    assert run.cutoffs["final_training"] == []
     scores = run.score_frame()
     fr = run.builder.frame(run.end_day)
     expected = np.clip(np.nan_to_num(fr["bgnbd_p_purchase"].to_numpy(float), nan=0.0), 1e-6, 1 - 1e-6)
     np.testing.assert_allclose(scores["score"].to_numpy(), expected, rtol=1e-5)
-    assert scores["score"].nunique() > 10
-    base = run.baseline_scores()
-    assert list(base.columns) == ["customer_id", *P.BASELINES] and len(base) == len(scores)
 
 
 def test_transfer_horizon_keeps_order_and_stretches_the_window():
