@@ -102,7 +102,7 @@ def test_train_backtest_baselines_and_scores():
         for k in ("roc_auc", "pr_auc", "brier", "top_decile_lift"):
             assert np.isfinite(m[f"{name}_{k}"]), (name, k)
     assert m["tessera_roc_auc"] > 0.7
-    assert run.selected in (*P.CANDIDATES, "bgnbd_fallback")
+    assert run.selected in (*P.CANDIDATES, *P.FALLBACKS)
     assert run.cutoffs["final_training"][:1] in ([], run.cutoffs["holdout"])
     # every training label window ends on or before the holdout cutoff
     hold = pd.Timestamp(run.cutoffs["holdout"][0])
@@ -134,12 +134,12 @@ def test_history_shorter_than_two_horizons_learns_on_a_shorter_window():
     window = int(run.cutoffs["label_window_days"][0])
     assert P.MIN_LABEL_DAYS <= window < 90  # the backtest ran on a shorter label window
     # the candidates and BG/NBD itself compete on the holdout's calibration half
-    assert set(run.selection_auc) == {*P.CANDIDATES, "bgnbd_fallback"}
+    assert set(run.selection_auc) == {*P.CANDIDATES, *P.FALLBACKS}
     assert run.selected == max(run.selection_auc, key=run.selection_auc.get)
     hold = pd.Timestamp(run.cutoffs["holdout"][0])
     assert all(pd.Timestamp(c) + pd.Timedelta(days=window) <= hold for c in run.cutoffs["training"])
     # the final model is refitted on the latest cutoffs, the holdout cutoff first
-    if run.selected != "bgnbd_fallback":
+    if run.selected not in P.FALLBACKS:
         assert run.cutoffs["final_training"][0] == run.cutoffs["holdout"][0]
         assert run.label_days == window
     scores = run.score_frame()
@@ -149,17 +149,18 @@ def test_history_shorter_than_two_horizons_learns_on_a_shorter_window():
     assert list(base.columns) == ["customer_id", *P.BASELINES] and len(base) == len(scores)
 
 
-def test_bgnbd_fallback_when_no_candidate_beats_it(monkeypatch):
+def test_classic_fallback_when_no_candidate_beats_it(monkeypatch):
     from sklearn.dummy import DummyClassifier
 
     monkeypatch.setattr(P, "build_candidates", lambda random_state=0: {"logistic_regression": DummyClassifier()})
     log = _short_log()
     run = P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
-    assert run.selected == "bgnbd_fallback"
+    assert run.selected in P.FALLBACKS
     assert run.cutoffs["final_training"] == []
     scores = run.score_frame()
     fr = run.builder.frame(run.end_day)
-    expected = np.clip(np.nan_to_num(fr["bgnbd_p_purchase"].to_numpy(float), nan=0.0), 1e-6, 1 - 1e-6)
+    column = P.FALLBACKS[run.selected]
+    expected = np.clip(np.nan_to_num(fr[column].to_numpy(float), nan=0.0), 1e-6, 1 - 1e-6)
     np.testing.assert_allclose(scores["score"].to_numpy(), expected, rtol=1e-5)
 
 
