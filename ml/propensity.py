@@ -596,7 +596,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
 
     # -- features ------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    X_tr_f, y_tr, cut_tr = b.dataset(train_cuts)
+    X_tr_f, y_tr, _ = b.dataset(train_cuts)
     ho = b.frame(c_H)
     y_ho = b.labels(c_H, ho["customer"].to_numpy())
     timings["features_seconds"] = time.perf_counter() - t0
@@ -675,7 +675,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
 
     ref = X_fin.sample(n=min(len(X_fin), 50_000), random_state=cfg.random_state)
     clv_params = {}
-    for kind, fit_ in b.clv_fits(c_H).items():
+    for fit_ in b.clv_fits(c_H).values():
         clv_params.update(fit_.as_log_params())
     return PropensityRun(
         model=final,
