@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 HORIZON_TAG = "horizon_days"
 LABEL_TAG = "label_window_days"  # shorter than the horizon when the history was short
+#: The end (exclusive, ISO date) of the history a version was trained on. The registered model is
+#: refitted on label windows up to that day, so it has seen the labels of any holdout before it.
+HISTORY_END_TAG = "history_end"
 ENGINE_TAG = "tessera.engine"
 ENGINE = "propensity-v2"
 #: Quality gate defaults (env overrides): the champion's holdout ROC AUC floor, the drift limit.
@@ -69,19 +72,26 @@ def _trusted_types(model) -> list[str]:
 
 def _champion_on_same_backtest(client, run: P.PropensityRun, model_name: str) -> float | None:
     """The current champion re-scored on this run's holdout evaluation half (same rows, same
-    labels); None when there is no champion or it takes other features."""
+    labels). None, so that the champion is compared by its own recorded backtest score, when there
+    is no champion, it takes other features or another horizon, or its training history reaches
+    into this holdout window (the registered model is refitted on label windows up to its history
+    end: re-scored there it would be judged on labels it learnt from)."""
     import mlflow.sklearn
     from sklearn.metrics import roc_auc_score
 
     mv = registry.champion_version(client, model_name)
-    if mv is None or (mv.tags or {}).get(ENGINE_TAG) != ENGINE:
+    tags = (mv.tags or {}) if mv is not None else {}
+    if mv is None or tags.get(ENGINE_TAG) != ENGINE:
         return None
-    if (mv.tags or {}).get(HORIZON_TAG) != str(run.config.horizon_days):
+    if tags.get(HORIZON_TAG) != str(run.config.horizon_days):
+        return None
+    c_H = P._day(pd.Timestamp(run.cutoffs["holdout"][0]))  # this run's holdout cutoff
+    seen_until = tags.get(HISTORY_END_TAG)
+    if seen_until is None or P._day(pd.Timestamp(seen_until)) > c_H:
         return None
     try:
         model = mlflow.sklearn.load_model(f"models:/{model_name}/{mv.version}")
         b = run.builder
-        c_H = run.end_day - run.config.horizon_days
         ho = b.frame(c_H)
         evalm = ~P._halves(b.customer_ids[ho["customer"].to_numpy()])
         y = b.labels(c_H, ho["customer"].to_numpy())[evalm]
@@ -180,6 +190,7 @@ def train_and_register(
         run_id = mr.info.run_id
     version = str(info.registered_model_version)
     for tag, value in ((HORIZON_TAG, str(config.horizon_days)), (LABEL_TAG, str(run.label_days)), (ENGINE_TAG, ENGINE),
+                       (HISTORY_END_TAG, P._iso(run.end_day)),
                        ("selected_candidate", run.selected), (registry.VAL_AUC_TAG, f"{m['tessera_roc_auc']:.6f}")):
         client.set_model_version_tag(model_name, version, tag, value)
     promotion = registry.decide_promotion(
