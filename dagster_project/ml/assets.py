@@ -206,12 +206,16 @@ def product_recommendations(context: AssetExecutionContext, warehouse: Warehouse
         "join intermediate.int_orders_resolved o using (order_id) where o.profile_id is not null",
     )
     profiles = _read(warehouse, "select profile_id from profiles.dim_customer_profiles")["profile_id"]
-    log = load_orders(lines, keep_lines=True)
-    if log.lines is None or log.lines.empty:
-        context.log.warning("no purchase lines yet: no recommendations")
+    history = None
+    if not lines.empty:
+        log = load_orders(lines, keep_lines=True)
+        if log.lines is not None:
+            history = log.lines[log.lines["ts"] < end]
+    if history is None or history.empty:
+        context.log.warning("no purchase lines before the history end: no recommendations")
         recs = pd.DataFrame(columns=["customer_id", "product_id", "rank", "score"])
     else:
-        recs = R.fit(log.lines[log.lines["ts"] < end], end, R.RecConfig()).top_k(profiles.astype(str).tolist())
+        recs = R.fit(history, end, R.RecConfig()).top_k(profiles.astype(str).tolist())
     recs = recs.rename(columns={"customer_id": "profile_id"})
     recs["generated_at"] = end
     con = duckdb.connect(str(warehouse.path or paths.warehouse_path()))
