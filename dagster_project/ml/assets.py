@@ -197,6 +197,7 @@ def product_recommendations(context: AssetExecutionContext, warehouse: Warehouse
     from ml import recommend as R
     from ml.orders import load_orders
     from tessera import paths
+    from tessera.warehouse import replace_table
 
     end = _history_end()
     lines = _read(
@@ -220,11 +221,9 @@ def product_recommendations(context: AssetExecutionContext, warehouse: Warehouse
     recs["generated_at"] = end
     con = duckdb.connect(str(warehouse.path or paths.warehouse_path()))
     try:
-        con.register("recs_df", recs)
-        con.execute("create schema if not exists ml")
-        con.execute("create or replace table ml.product_recommendations as select profile_id, product_id, "
-                    "cast(rank as integer) as rank, cast(score as double) as score, "
-                    "cast(generated_at as timestamp) as generated_at from recs_df")
+        replace_table(con, "ml.product_recommendations", recs,
+                      "profile_id, product_id, cast(rank as integer) as rank, cast(score as double) as score, "
+                      "cast(generated_at as timestamp) as generated_at")
         n = con.execute("select count(*) from ml.product_recommendations").fetchone()[0]
     finally:
         con.close()

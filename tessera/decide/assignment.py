@@ -204,13 +204,10 @@ def write_arm_ranges(con, config: ExperimentsConfig) -> int:
     """Replace experiments.arm_ranges with ``arm_ranges(config)``; returns the row count."""
     import pandas as pd
 
+    from tessera.warehouse import replace_table
+
     frame = pd.DataFrame(arm_ranges(config), columns=list(RANGE_COLUMNS)).astype(
         {"experiment": "string", "factor": "string", "factor_order": "int64", "salt": "string", "level": "string",
          "lower_bucket": "int64", "upper_bucket": "int64", "holdout_salt": "string", "holdout_percent": "float64"})
-    con.execute("create schema if not exists experiments")
-    con.register("_arm_ranges", frame)
-    try:
-        con.execute(f"create or replace table {RANGES_TABLE} as select * from _arm_ranges")
-    finally:
-        con.unregister("_arm_ranges")
+    replace_table(con, RANGES_TABLE, frame)
     return len(frame)

@@ -192,12 +192,9 @@ def write_log(con, rows: list[dict[str, Any]]) -> None:
     the demo), so the measurement pass can depend on this step."""
     import pandas as pd
 
+    from tessera.warehouse import replace_table
+
     cols = [*FEEDBACK_COLUMNS, "decision_id", "arm"]
     frame = pd.DataFrame(rows, columns=cols).astype({c: "string" for c in cols if c != "revenue"})
     frame["revenue"] = frame["revenue"].astype("float64")
-    con.execute("create schema if not exists experiments")
-    con.register("_demo_responses", frame)
-    try:
-        con.execute(f"create or replace table {TABLE} as select * from _demo_responses")
-    finally:
-        con.unregister("_demo_responses")
+    replace_table(con, TABLE, frame)

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from tessera.warehouse import replace_table
+
 DIRECT = "(direct)"
 NONE = "(none)"  # a touch without an offer, in channel x offer keys
 SEP = "\x1f"
@@ -204,12 +206,6 @@ def attribute_warehouse(con, lookback_days: float = 30.0, half_life_days: float 
                               "credit": "float64"})
     credits["conversions"] = len(conversions)
     credits["lookback_days"] = float(lookback_days)
-    con.execute("create schema if not exists measurement")
-    con.register("_attribution_credits", credits)
-    try:
-        con.execute(f"create or replace table {CREDITS_TABLE} as "
-                    "select model, level, channel, offer_id, credit, conversions, lookback_days, "
-                    "current_timestamp as computed_at from _attribution_credits")
-    finally:
-        con.unregister("_attribution_credits")
+    replace_table(con, CREDITS_TABLE, credits, "model, level, channel, offer_id, credit, conversions, "
+                  "lookback_days, current_timestamp as computed_at")
     return credits
