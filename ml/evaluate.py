@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -47,23 +48,30 @@ def _pyplot():
     return plt
 
 
-def plot_roc(curves: Mapping[str, tuple], path: str | Path, title: str = "ROC, validation") -> Path:
-    """One ROC curve per ``name -> (y_true, scores)``, written as a PNG."""
+@contextmanager
+def _chart(path: str | Path, xlabel: str, ylabel: str, title: str, legend_loc: str):
+    """A 5.5 x 5 inch axes to draw on; labelled, titled and written to ``path`` as a PNG on exit."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     try:
-        for name, (y, s) in curves.items():
-            fpr, tpr, _ = roc_curve(y, s)
-            ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, s):.3f})")
-        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
+        yield ax
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc=legend_loc, fontsize=8)
         fig.tight_layout()
         fig.savefig(path, dpi=100)
     finally:
         plt.close(fig)
+
+
+def plot_roc(curves: Mapping[str, tuple], path: str | Path, title: str = "ROC, validation") -> Path:
+    """One ROC curve per ``name -> (y_true, scores)``, written as a PNG."""
+    with _chart(path, "false positive rate", "true positive rate", title, "lower right") as ax:
+        for name, (y, s) in curves.items():
+            fpr, tpr, _ = roc_curve(y, s)
+            ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, s):.3f})")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     return Path(path)
 
 
@@ -73,29 +81,17 @@ def plot_calibration(
     """Reliability diagram (quantile bins) per ``name -> (y_true, probabilities)``, as a PNG."""
     from sklearn.calibration import calibration_curve
 
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    try:
+    with _chart(path, "mean predicted probability", "observed purchase rate", title, "upper left") as ax:
         for name, (y, p) in curves.items():
             frac_pos, mean_pred = calibration_curve(y, np.clip(p, 0, 1), n_bins=n_bins, strategy="quantile")
             ax.plot(mean_pred, frac_pos, marker="o", markersize=3, label=name)
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect")
-        ax.set_xlabel("mean predicted probability")
-        ax.set_ylabel("observed purchase rate")
-        ax.set_title(title)
-        ax.legend(loc="upper left", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
     return Path(path)
 
 
 def plot_lift(curves: Mapping[str, tuple], path: str | Path, bins: int = 10, title: str = "Lift by decile, holdout") -> Path:
     """Cumulative lift per score decile (top decile first) per ``name -> (y_true, scores)``."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    try:
+    with _chart(path, "top % of customers by score", "cumulative lift", title, "upper right") as ax:
         for name, (y, s) in curves.items():
             y = np.asarray(y, dtype=float)
             order = np.argsort(-np.asarray(s, dtype=float), kind="stable")
@@ -107,12 +103,4 @@ def plot_lift(curves: Mapping[str, tuple], path: str | Path, bins: int = 10, tit
             idx = np.maximum((xs * len(y)).astype(int) - 1, 0)
             ax.plot(xs * 100, cum[idx], marker="o", markersize=3, label=name)
         ax.axhline(1.0, linestyle="--", color="grey", linewidth=1)
-        ax.set_xlabel("top % of customers by score")
-        ax.set_ylabel("cumulative lift")
-        ax.set_title(title)
-        ax.legend(loc="upper right", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
     return Path(path)

@@ -46,6 +46,20 @@ def _write(df, output: Path) -> None:
         df.to_csv(output, index=False)
 
 
+def _load(orders: Path, as_of: str, *, keep_lines: bool = False):
+    """The orders file up to ``--as-of`` (``ml.orders.load_orders``), its summary on stderr; a file
+    or date error exits 2 with one line."""
+    from ml.orders import OrdersError, load_orders
+
+    when = _parse_date(as_of)
+    try:
+        log = load_orders(orders, when, keep_lines=keep_lines)
+    except OrdersError as exc:
+        _fail(str(exc))
+    _say(log.summary())
+    return log
+
+
 def _quiet() -> None:
     import warnings
 
@@ -71,15 +85,9 @@ def propensity(
 
     _quiet()
     from ml import propensity as P
-    from ml.orders import OrdersError, load_orders
 
     t0 = time.perf_counter()
-    when = _parse_date(as_of)
-    try:
-        log = load_orders(orders, when)
-    except OrdersError as exc:
-        _fail(str(exc))
-    _say(log.summary())
+    log = _load(orders, as_of)
     if log.orders.empty:
         _fail("no valid order on or before the as-of date")
     cfg = P.EngineConfig(horizon_days=horizon_days, n_cutoffs=cutoffs)
@@ -125,14 +133,8 @@ def recommendations(
     """Item-to-item co-purchase recommendations with a popularity fallback."""
     _quiet()
     from ml import recommend as R
-    from ml.orders import OrdersError, load_orders
 
-    when = _parse_date(as_of)
-    try:
-        log = load_orders(orders, when, keep_lines=True)
-    except OrdersError as exc:
-        _fail(str(exc))
-    _say(log.summary())
+    log = _load(orders, as_of, keep_lines=True)
     if log.lines is None:
         _fail("recommendations need a product_id column")
     if log.lines.empty:
