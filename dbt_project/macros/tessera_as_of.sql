@@ -21,3 +21,13 @@
 {% macro tessera_as_of_date() -%}
     cast({{ tessera_as_of() }} as date)
 {%- endmacro %}
+
+{#-
+  The send cycle of a run: the UTC date of its as-of, as text (YYYY-MM-DD). A message decision is
+  one message per profile, channel and cycle (decision_key = profile_id:channel:cycle): rerunning
+  the same cycle sends nothing new, the next cycle may send again within the offer caps and the
+  fatigue budget.
+-#}
+{% macro tessera_cycle() -%}
+    cast({{ tessera_as_of_date() }} as {{ dbt.type_string() }})
+{%- endmacro %}

@@ -42,6 +42,7 @@ class Sandbox:
     config_dir: Path
     dbt_dir: Path
     warehouse: Path
+    as_of: str = AS_OF  # the run's TESSERA_AS_OF; dataclasses.replace(box, as_of=...) for another cycle
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -49,7 +50,7 @@ class Sandbox:
             DBT_SEND_ANONYMOUS_USAGE_STATS="false",
             TESSERA_DBT_TARGET="duckdb",
             TESSERA_WAREHOUSE=str(self.warehouse),
-            TESSERA_AS_OF=AS_OF,
+            TESSERA_AS_OF=self.as_of,
             TESSERA_CONFIG_DIR=str(self.config_dir),
             DBT_TARGET_PATH=str(self.root / "target"),
             DBT_LOG_PATH=str(self.root / "logs"),

@@ -150,7 +150,7 @@ def test_no_decision_goes_to_a_customer_without_consent(graph_runs):
     keys = {row["key"] for row in sent}
     consented = {
         r[0] for r in con.execute(
-            "select d.profile_id || ':email' from decisions.fct_decisions d where d.channel = 'email'"
+            "select d.profile_id || ':email:' || d.cycle from decisions.fct_decisions d where d.channel = 'email'"
         ).fetchall()
     }
     assert keys <= consented

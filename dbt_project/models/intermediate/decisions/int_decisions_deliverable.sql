@@ -35,8 +35,10 @@ joined as (
 
     select
         -- ids
-        {{ dbt.concat(['d.profile_id', "':'", 'd.channel']) }} as decision_key,
+        -- one message per profile, channel and send cycle (the run's as-of date)
+        {{ dbt.concat(['d.profile_id', "':'", 'd.channel', "':'", 'd.cycle']) }} as decision_key,
         d.decision_id,
+        d.cycle,
         d.profile_id,
         d.channel,
         d.offer_id,
@@ -78,6 +80,7 @@ final as (
     select
         decision_key,
         decision_id,
+        cycle,
         profile_id,
         channel,
         offer_id,

@@ -1,4 +1,5 @@
--- Input of the email sync (config/syncs/email_decisions.yml): one message per reachable profile.
+-- Input of the email sync (config/syncs/email_decisions.yml): one message per reachable profile
+-- and send cycle (decision_key = profile_id:channel:cycle).
 -- Only what the channel needs: a retrained model with the same decision must not cause a resend
 -- (model_version stays in decisions.fct_decisions for audit).
 with deliverable as (

@@ -536,6 +536,7 @@ final as (
         consent_given_at,
         touches_in_window,
         fatigue_max_touches,
+        {{ tessera_cycle() }} as cycle,
         {{ tessera_as_of() }} as decided_at
     from suppressed
 
