@@ -69,11 +69,31 @@ def compile_cmd(
 @app.command("run")
 def run_cmd(
     job: Annotated[str, typer.Option(help="tessera_full_graph or tessera_ingest_and_activate")] = "tessera_full_graph",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Run the graph as of this time (ISO date or timestamp, e.g. 2026-11-20T14:00:00Z)."),
+    ] = None,
 ) -> None:
     """Materialize the graph on your configured sources (config/sources.yml), then print a summary."""
+    if as_of is not None:
+        os.environ["TESSERA_AS_OF"] = _parse_as_of(as_of)
     result = _run_graph(job)
     if not result.success:
         raise typer.Exit(1)
+
+
+def _parse_as_of(value: str) -> str:
+    """--as-of as a UTC ISO timestamp (a date is its midnight UTC; no zone means UTC)."""
+    from datetime import UTC, datetime
+
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        _fail(f"--as-of: expected an ISO date or timestamp like 2026-11-20T14:00:00Z, got {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _run_graph(job: str):
