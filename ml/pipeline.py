@@ -124,6 +124,8 @@ def train_and_register(
     params = {
         "horizon_days": str(config.horizon_days),
         "label_window_days": run.cutoffs["label_window_days"][0],
+        # the label window the shipped model was trained on (shorter than the backtest's on a short history)
+        "training_label_window_days": run.cutoffs["training_label_window_days"][0],
         "n_cutoffs": str(config.n_cutoffs),
         "cutoff_step_days": str(config.step),
         "min_history_days": str(config.min_history_days),

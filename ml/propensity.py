@@ -96,7 +96,7 @@ FEATURES: tuple[str, ...] = (
 RFM_FEATURES = ("recency_days", "n_orders", "monetary_avg")
 RECENCY_FEATURES = ("recency_days",)
 BASELINES = ("bgnbd", "pareto_nbd", "rfm_logistic", "recency")
-CANDIDATES = ("logistic_regression", "hist_gradient_boosting", "clv_logistic")
+CANDIDATES = ("logistic_regression", "hist_gradient_boosting", "clv_logistic", "rfm_logistic")
 #: The "clv_logistic" candidate: a logistic regression on the log-odds of the BG/NBD and Pareto/NBD
 #: predictions alone. It wins the backtest when the history is too short or too thin for the
 #: richer models, so the engine never ships something that ranks worse than the classic models.
@@ -157,8 +157,8 @@ class FeatureBuilder:
         self.last_day = int(np.floor(p_days.max())) if len(p_days) else None
 
     # label: at least one purchase in [c, c + label window)
-    def labels(self, cutoff: int, customers: np.ndarray) -> np.ndarray:
-        m = self.is_purchase & (self.day >= cutoff) & (self.day < cutoff + self.label_days)
+    def labels(self, cutoff: int, customers: np.ndarray, days: int | None = None) -> np.ndarray:
+        m = self.is_purchase & (self.day >= cutoff) & (self.day < cutoff + int(days or self.label_days))
         hit = np.bincount(self.code[m], minlength=self.n_customers) > 0
         return hit[customers].astype(np.int8)
 
@@ -315,13 +315,13 @@ class FeatureBuilder:
         frame.insert(0, "customer", sel)
         return frame
 
-    def dataset(self, cutoffs: list[int]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """Stacked (features, labels, cutoff per row) for ``cutoffs``."""
+    def dataset(self, cutoffs: list[int], days: int | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Stacked (features, labels over ``days``, default the label window, cutoff per row) for ``cutoffs``."""
         frames, ys, cs = [], [], []
         for c in cutoffs:
             fr = self.frame(c)
             frames.append(fr)
-            ys.append(self.labels(c, fr["customer"].to_numpy()))
+            ys.append(self.labels(c, fr["customer"].to_numpy(), days))
             cs.append(np.full(len(fr), c))
         return pd.concat(frames, ignore_index=True), np.concatenate(ys), np.concatenate(cs)
 
@@ -414,11 +414,21 @@ def bgnbd_passthrough(X: pd.DataFrame, y: np.ndarray) -> Pipeline:
 FALLBACKS = {"bgnbd_fallback": "bgnbd_p_purchase", "pareto_nbd_fallback": "pnbd_p_purchase"}
 
 
+def rfm_logistic(random_state: int = 0) -> Pipeline:
+    """The RFM baseline as a candidate: :func:`linear_pipeline` on :data:`RFM_FEATURES` only (it
+    takes the full feature frame), so the engine can ship it where nothing richer ranks better."""
+    from sklearn.compose import ColumnTransformer
+
+    pick = ColumnTransformer([("rfm", "passthrough", list(RFM_FEATURES))], remainder="drop")
+    return Pipeline([("rfm", pick), *linear_pipeline(random_state).steps])
+
+
 def build_candidates(random_state: int = 0) -> dict[str, object]:
     return {
         "logistic_regression": linear_pipeline(random_state),
         "hist_gradient_boosting": gradient_boosting(random_state),
         "clv_logistic": clv_logistic(random_state),
+        "rfm_logistic": rfm_logistic(random_state),
     }
 
 
@@ -465,7 +475,7 @@ class PropensityRun:
         out = pd.DataFrame({"customer_id": self.builder.customer_ids[fr["customer"].to_numpy()]})
         out["bgnbd"] = np.nan_to_num(X["bgnbd_p_purchase"].to_numpy(float), nan=0.0)
         out["pareto_nbd"] = np.nan_to_num(X["pnbd_p_purchase"].to_numpy(float), nan=0.0)
-        for name, cols in (("rfm_logistic", RFM_FEATURES), ("recency", RECENCY_FEATURES)):
+        for name, cols in (("rfm_logistic", FEATURES), ("recency", RECENCY_FEATURES)):
             p = self.baseline_models[name].predict_proba(X_of(fr, cols))[:, 1]
             out[name] = self.builder.to_horizon(self.end_day, p, int(self.cutoffs["label_window_days"][0]))
         return out
@@ -515,6 +525,17 @@ def label_window(span_days: int, cfg: EngineConfig) -> int:
             "history before the first cutoff)"
         )
     return int(w)
+
+
+def training_windows(label_days: int, cfg: EngineConfig) -> list[int]:
+    """The label windows the candidates are trained on: the backtest's own window and, when the
+    history is too short for a horizon-length one (``label_days`` < the horizon), also half of it
+    (when at least :data:`MIN_LABEL_DAYS`): a shorter window gives more training cutoffs and a
+    younger cohort, and often ranks better; the backtest picks."""
+    out = [label_days]
+    if label_days < cfg.horizon_days and label_days // 2 >= MIN_LABEL_DAYS:
+        out.append(label_days // 2)
+    return out
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -615,14 +636,30 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
     # -- fit on the training cutoffs; select on the holdout's calibration half ----------------
     # Every candidate and the classic models' own predictions (the fallbacks) compete on the calibration half
     # of the holdout customers; the reported metrics come from the other half, which neither the
-    # selection nor the calibration sees.
-    t0 = time.perf_counter()
-    fitted = {name: _fit(m, X_tr, y_tr, cfg) for name, m in build_candidates(cfg.random_state).items()}
-    rfm = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RFM_FEATURES), y_tr, cfg)
-    rec = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RECENCY_FEATURES), y_tr, cfg)
-    timings["fit_seconds"] = time.perf_counter() - t0
+    # selection nor the calibration sees. On a short history the candidates are also trained on
+    # shorter label windows (:func:`training_windows`); all are judged on the same holdout labels.
     t0 = time.perf_counter()
     Xc, yc = X_ho[calib], y_ho[calib]
+    fitted = {name: _fit(m, X_tr, y_tr, cfg) for name, m in build_candidates(cfg.random_state).items()}
+    origin = {name: (name, h) for name in fitted}  # candidate -> (recipe, training label window)
+    rfm = fitted["rfm_logistic"]
+    rec = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RECENCY_FEATURES), y_tr, cfg)
+    short_rfm: dict[int, object] = {}
+    for w in training_windows(h, cfg):
+        if w == h:
+            continue
+        cuts_w = [c for c in (c_H - w - k * max(7, w // 3) for k in range(K)) if _usable(b, c, cfg)]
+        if not cuts_w:
+            continue
+        Xw_f, yw, _ = b.dataset(cuts_w, w)
+        if len(yw) < 20 or yw.min() == yw.max():
+            continue
+        for name, m in build_candidates(cfg.random_state).items():
+            fitted[f"{name}_{w}d"] = _fit(m, X_of(Xw_f), yw, cfg)
+            origin[f"{name}_{w}d"] = (name, w)
+        short_rfm[w] = fitted[f"rfm_logistic_{w}d"]
+    timings["fit_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     fallbacks = {name: clv_passthrough(X_ho, y_ho, col) for name, col in FALLBACKS.items()}
     selection_auc = {name: float(roc_auc_score(yc, m.predict_proba(Xc)[:, 1])) for name, m in fitted.items()}
     for name, m in fallbacks.items():
@@ -631,6 +668,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
     timings["selection_seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    train_w = cfg.horizon_days if selected in FALLBACKS else origin[selected][1]
     if selected in FALLBACKS:
         # the classic model's own P(at least one purchase in the horizon), fitted on the whole history
         winner = cal_half = final = fallbacks[selected]
@@ -638,9 +676,15 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
     else:
         winner = fitted[selected]
         cal_half = CalibratedClassifierCV(FrozenEstimator(winner), method="sigmoid").fit(Xc, yc)
-        X_fin_f, y_fin, _ = b.dataset(final_cuts)
+        recipe, w = origin[selected]
+        if w == h:
+            fin_cuts = final_cuts
+        else:  # the latest cutoffs whose w-day label windows end on or before the history end
+            final_cuts = fin_cuts = [c for c in (T - w - k * max(7, w // 3) for k in range(K)) if _usable(b, c, cfg)]
+        X_fin_f, y_fin, _ = b.dataset(fin_cuts, w)
         X_fin = X_of(X_fin_f)
-        refit = _fit(build_candidates(cfg.random_state)[selected], X_fin, y_fin, cfg)
+        refit = _fit(build_candidates(cfg.random_state)[recipe], X_fin, y_fin, cfg)
+        # calibrated on the holdout's own (h-day) labels, carried to the horizon by transfer_horizon
         final = CalibratedClassifierCV(FrozenEstimator(refit), method="sigmoid").fit(X_ho, y_ho)
     timings["final_fit_seconds"] = time.perf_counter() - t0
 
@@ -650,16 +694,19 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
         "tessera": (y_e, cal_half.predict_proba(Xe)[:, 1]),
         "bgnbd": (y_e, np.nan_to_num(Xe["bgnbd_p_purchase"].to_numpy(float), nan=0.0)),
         "pareto_nbd": (y_e, np.nan_to_num(Xe["pnbd_p_purchase"].to_numpy(float), nan=0.0)),
-        "rfm_logistic": (y_e, rfm.predict_proba(X_of(Xe, RFM_FEATURES))[:, 1]),
+        "rfm_logistic": (y_e, rfm.predict_proba(Xe)[:, 1]),
         "recency": (y_e, rec.predict_proba(X_of(Xe, RECENCY_FEATURES))[:, 1]),
     }
+    for w, m in short_rfm.items():
+        curves[f"rfm_logistic_{w}d"] = (y_e, m.predict_proba(Xe)[:, 1])
     for name, m in fitted.items():
         curves[f"candidate_{name}"] = (y_e, m.predict_proba(Xe)[:, 1])
     metrics: dict[str, float] = {}
     for name, (y, p) in curves.items():
         for k, v in ev.binary_metrics(y, p).items():
             metrics[f"{name}_{k}"] = v
-    best_base = max(metrics[f"{n}_roc_auc"] for n in BASELINES)
+    # every baseline, the RFM logistic regression on each label window included
+    best_base = max(metrics[f"{n}_roc_auc"] for n in (*BASELINES, *(f"rfm_logistic_{w}d" for w in short_rfm)))
     metrics["best_baseline_roc_auc"] = best_base
     metrics["auc_margin_over_best_baseline"] = metrics["tessera_roc_auc"] - best_base
     metrics["brier_margin_vs_bgnbd"] = metrics["bgnbd_brier"] - metrics["tessera_brier"]
@@ -690,6 +737,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
             "holdout": [_iso(c_H)],
             "history_end": [_iso(T)],
             "label_window_days": [str(h)],
+            "training_label_window_days": [str(train_w)],
         },
         rows={
             "training_rows": len(y_tr),
