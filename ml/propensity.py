@@ -642,7 +642,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
     Xc, yc = X_ho[calib], y_ho[calib]
     fitted = {name: _fit(m, X_tr, y_tr, cfg) for name, m in build_candidates(cfg.random_state).items()}
     origin = {name: (name, h) for name in fitted}  # candidate -> (recipe, training label window)
-    rfm = fitted["rfm_logistic"]
+    rfm = fitted.get("rfm_logistic") or _fit(rfm_logistic(cfg.random_state), X_tr, y_tr, cfg)
     rec = _fit(linear_pipeline(cfg.random_state), X_of(X_tr_f, RECENCY_FEATURES), y_tr, cfg)
     short_rfm: dict[int, object] = {}
     for w in training_windows(h, cfg):
@@ -657,7 +657,7 @@ def _train(orders: pd.DataFrame, end: pd.Timestamp, cfg: EngineConfig) -> Propen
         for name, m in build_candidates(cfg.random_state).items():
             fitted[f"{name}_{w}d"] = _fit(m, X_of(Xw_f), yw, cfg)
             origin[f"{name}_{w}d"] = (name, w)
-        short_rfm[w] = fitted[f"rfm_logistic_{w}d"]
+        short_rfm[w] = fitted.get(f"rfm_logistic_{w}d") or _fit(rfm_logistic(cfg.random_state), X_of(Xw_f), yw, cfg)
     timings["fit_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     fallbacks = {name: clv_passthrough(X_ho, y_ho, col) for name, col in FALLBACKS.items()}

@@ -3,6 +3,8 @@ recommendations."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,9 +130,14 @@ def _short_log():
     return load_orders(df, AS_OF)
 
 
-def test_history_shorter_than_two_horizons_learns_on_a_shorter_window():
+@functools.cache
+def _short_run():
     log = _short_log()
-    run = P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
+    return P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
+
+
+def test_history_shorter_than_two_horizons_learns_on_a_shorter_window():
+    run = _short_run()
     window = int(run.cutoffs["label_window_days"][0])
     assert P.MIN_LABEL_DAYS <= window < 90  # the backtest ran on a shorter label window
     # the candidates and BG/NBD itself compete on the holdout's calibration half
@@ -200,8 +207,7 @@ def test_recommendations_rank_and_exclusion():
 def test_short_history_scores_rfm_on_a_shorter_window_in_the_same_backtest():
     """Issue 17: an RFM logistic regression trained on a label window shorter than the backtest's
     is scored on the same holdout customers, and the engine's choice is at least as good."""
-    log = _short_log()
-    run = P.train(log.orders, log.as_of_end, P.EngineConfig(horizon_days=90))
+    run = _short_run()
     window = int(run.cutoffs["label_window_days"][0])
     short = P.training_windows(window, run.config)
     assert len(short) == 2 and short[1] < window
