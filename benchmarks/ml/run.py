@@ -8,8 +8,9 @@ window that the engine never sees, with wall time and peak memory.
 For each data set and horizon ``h`` the as-of date is the last order day minus ``h``. The engine
 runs as a user runs it, ``tessera predict propensity --as-of ... --horizon-days h --baselines ...``
 in a subprocess (its wall time and peak RSS are measured), on the orders on or before the as-of
-date only. Every score (Tessera's and the four baselines', which the engine fits on the same
-history) is then judged on what really happened in the ``h`` days after the as-of date: ROC AUC,
+date only. Every score (Tessera's, the four baselines', which the engine fits on the same
+history, and ``rfm_afternoon``, an RFM logistic regression fitted here on 92-day labels ending at the
+as-of date and applied unchanged to every horizon) is then judged on what really happened in the ``h`` days after the as-of date: ROC AUC,
 PR AUC, Brier and top-decile lift.
 
 Data sets:
@@ -42,7 +43,31 @@ import pandas as pd
 
 from ml import evaluate as ev
 
-BASELINES = ("bgnbd", "pareto_nbd", "rfm_logistic", "recency")
+BASELINES = ("bgnbd", "pareto_nbd", "rfm_logistic", "recency", "rfm_afternoon")
+
+#: The "afternoon" baseline's label window (issue 17): an RFM logistic regression with features at
+#: the as-of date minus this many days and labels over the days after it, its ranking applied
+#: unchanged (Platt-scaled on those same labels) to any horizon.
+AFTERNOON_DAYS = 92
+
+
+def afternoon_rfm(history: Path, as_of) -> pd.DataFrame:
+    """``customer_id, rfm_afternoon``: the afternoon RFM logistic regression, fitted outside the
+    engine on the history only (features at ``as_of − 92 d``, labels in the 92 days up to ``as_of``),
+    scored on the features at the end of the history."""
+    from ml import propensity as P
+    from ml.orders import load_orders
+
+    log = load_orders(history, pd.Timestamp(as_of).to_pydatetime())
+    b = P.FeatureBuilder(log.orders, AFTERNOON_DAYS)
+    T = P._day(log.as_of_end)
+    c = T - AFTERNOON_DAYS
+    fr = b.frame(c)
+    y = b.labels(c, fr["customer"].to_numpy(), AFTERNOON_DAYS)
+    model = P.linear_pipeline().fit(P.X_of(fr, P.RFM_FEATURES), y)
+    now = b.frame(T)
+    return pd.DataFrame({"customer_id": b.customer_ids[now["customer"].to_numpy()].astype(str),
+                         "rfm_afternoon": model.predict_proba(P.X_of(now, P.RFM_FEATURES))[:, 1]})
 
 
 def cdnow_orders(cache: Path) -> pd.DataFrame:
@@ -122,7 +147,8 @@ def run_case(name: str, orders: pd.DataFrame, horizon: int, work: Path) -> dict:
         future &= pd.to_numeric(orders["quantity"], errors="coerce").fillna(1) > 0
     future &= pd.to_numeric(orders["amount"], errors="coerce").fillna(0) >= 0
     buyers = set(orders.loc[future, "customer_id"].astype(str))
-    frame = scores.merge(base, on="customer_id")
+    frame = scores.merge(base, on="customer_id").merge(afternoon_rfm(history, as_of), on="customer_id", how="left")
+    frame["rfm_afternoon"] = frame["rfm_afternoon"].fillna(0.0)
     y = frame["customer_id"].isin(buyers).to_numpy(int)
     res = {"data": name, "horizon": horizon, "as_of": str(as_of), "customers": len(frame),
            "positives": int(y.sum()), "wall_seconds": round(wall, 1),
